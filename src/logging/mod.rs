@@ -1,0 +1,1 @@
+//! Container output: stream framing for attach/logs.

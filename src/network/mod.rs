@@ -1,0 +1,1 @@
+//! Networking kernel adapters.

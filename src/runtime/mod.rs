@@ -1,0 +1,1 @@
+//! The container runtime: supervisor process, container init, kernel adapters.
