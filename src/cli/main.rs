@@ -1,1 +1,208 @@
-fn main() {}
+//! `berth`: the command-line client of berthd, speaking the Docker Engine API
+//! over a unix socket with Docker's command names, flags, output and exit codes.
+
+mod client;
+mod commands;
+mod error;
+mod format;
+mod humanize;
+mod reference;
+mod stream;
+mod table;
+
+use std::io::Write;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use client::{Client, Host, resolve_host};
+use commands::{Ctx, container, image, system};
+use error::CliError;
+
+/// A self-sufficient runtime for containers.
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    disable_version_flag = true,
+    about = "A self-sufficient runtime for containers"
+)]
+struct Cli {
+    /// Daemon socket to connect to (default: $BERTH_HOST, $DOCKER_HOST, unix:///run/berth/berth.sock)
+    #[arg(short = 'H', long = "host", value_name = "list")]
+    host: Option<String>,
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    debug: bool,
+    /// Print version information and quit
+    #[arg(short = 'v', long = "version")]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
+    Run(container::RunArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// List images
+    Images(image::ImagesArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Load an image from a tar archive or STDIN
+    Load(image::LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(image::SaveArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(image::ImportArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(image::TagArgs),
+    /// Remove one or more images
+    Rmi(image::RmiArgs),
+    /// Show the history of an image
+    History(image::HistoryArgs),
+    /// Return low-level information on Docker objects
+    Inspect(image::InspectArgs),
+    /// Show the Docker version information
+    Version(system::VersionArgs),
+    /// Display system-wide information
+    Info(system::InfoArgs),
+    /// Manage Docker
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ContainerCommand {
+    /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
+    Run(container::RunArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(image::ImagesArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(image::LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(image::SaveArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(image::ImportArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(image::TagArgs),
+    /// Remove one or more images
+    #[command(visible_alias = "remove", alias = "rmi")]
+    Rm(image::RmiArgs),
+    /// Show the history of an image
+    History(image::HistoryArgs),
+    /// Display detailed information on one or more images
+    Inspect(image::ImageInspectArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum SystemCommand {
+    /// Display system-wide information
+    Info(system::InfoArgs),
+}
+
+async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => {
+            container::run(ctx, a).await
+        }
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(ctx, a).await,
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => image::load(ctx, a).await,
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => image::save(ctx, a).await,
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => image::import(ctx, a).await,
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => image::tag(ctx, a).await,
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => image::rmi(ctx, a).await,
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => {
+            image::history(ctx, a).await
+        }
+        Command::Image(ImageCommand::Inspect(a)) => image::image_inspect(ctx, a).await,
+        Command::Inspect(a) => image::inspect(ctx, a).await,
+        Command::Version(a) => system::version(ctx, a).await,
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(ctx, a).await,
+    }
+}
+
+/// Parses arguments, runs the command and returns the exit code.
+fn real_main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                // Docker: missing arguments are a plain error (1), bad flags a usage error (125).
+                ErrorKind::MissingRequiredArgument
+                | ErrorKind::MissingSubcommand
+                | ErrorKind::TooFewValues => 1,
+                _ => 125,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    if cli.debug {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(tracing::Level::DEBUG)
+            .init();
+    }
+    if cli.version {
+        println!("{}", system::version_line());
+        return 0;
+    }
+    let Some(command) = cli.command else {
+        let _ = Cli::command().print_help();
+        return 0;
+    };
+    let host = resolve_host(
+        cli.host.as_deref(),
+        std::env::var("BERTH_HOST").ok().as_deref(),
+        std::env::var("DOCKER_HOST").ok().as_deref(),
+    );
+    let result = match Host::parse(&host) {
+        Err(e) => Err(CliError::from(e)),
+        Ok(host) => {
+            let ctx = Ctx {
+                client: Client::new(host),
+            };
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(dispatch(&ctx, command)),
+                Err(source) => Err(CliError::Io {
+                    op: "start",
+                    path: "tokio runtime".into(),
+                    source,
+                }),
+            }
+        }
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::debug!(class = ?e.class(), "command failed");
+            let message = e.to_string();
+            if !message.is_empty() {
+                eprintln!("{message}");
+            }
+            e.exit_code()
+        }
+    }
+}
+
+fn main() {
+    let code = real_main();
+    let _ = std::io::stdout().flush();
+    // Exit at once: a blocked stdin reader (run -i) must not hold the process.
+    std::process::exit(code);
+}

@@ -1,0 +1,181 @@
+//! The CLI's error type and how each error becomes a message and exit code,
+//! following Docker's CLI (plain message + exit 1, or a status error with its
+//! own code, as `docker run` uses for 125/126/127 and the container's status).
+
+use berth::api::ErrorClass;
+
+use crate::client::ClientError;
+use crate::format::FormatError;
+use crate::reference::ReferenceError;
+use crate::stream::StreamError;
+
+/// Any failure of a `berth` command.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Talking to the daemon failed or it answered with an error.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A `--format` template is unusable.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// An image reference is malformed.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// An attach stream was malformed or carried a daemon error.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// A local file could not be used; `op` is Go's verb ("open", "write").
+    #[error("{op} {path}: {}", go_io_error(.source))]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file involved.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A refusal or misuse detected by the CLI itself (exit 1).
+    #[error("{message}")]
+    Usage {
+        /// Docker's wording for the same refusal.
+        message: String,
+    },
+    /// Docker's StatusError: print `message` (if any) and exit with `code`.
+    #[error("{message}")]
+    Status {
+        /// The exit code.
+        code: i32,
+        /// What to print; empty for a container's own non-zero exit.
+        message: String,
+    },
+}
+
+impl CliError {
+    /// A refusal with Docker's wording.
+    pub fn usage(message: impl Into<String>) -> CliError {
+        CliError::Usage {
+            message: message.into(),
+        }
+    }
+
+    /// The error's class.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            CliError::Client(e) => e.class(),
+            CliError::Format(e) => e.class(),
+            CliError::Reference(e) => e.class(),
+            CliError::Stream(e) => e.class(),
+            CliError::Io { source, .. } => match source.kind() {
+                std::io::ErrorKind::NotFound => ErrorClass::NotFound,
+                std::io::ErrorKind::PermissionDenied => ErrorClass::Forbidden,
+                _ => ErrorClass::Internal,
+            },
+            CliError::Usage { .. } => ErrorClass::InvalidArgument,
+            CliError::Status { .. } => ErrorClass::Internal,
+        }
+    }
+
+    /// The process exit code: Docker exits 1 for every error that is not a
+    /// status error carrying its own code.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Status { code, .. } => *code,
+            _ => 1,
+        }
+    }
+}
+
+/// An I/O error worded like Go's (`no such file or directory`), without
+/// Rust's ` (os error N)` suffix.
+pub fn go_io_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error ") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Docker's `toStatusError` for `run`/`create`: the exit code depends on
+/// whether the command could not be found (127), not be run (126), or
+/// something else went wrong (125). `command` names the subcommand for the hint.
+pub fn run_status_error(err: &CliError, command: &str) -> CliError {
+    let message = err.to_string();
+    let code = if message.contains("executable file not found")
+        || message.contains("no such file or directory")
+        || message.contains("system cannot find the file specified")
+    {
+        127
+    } else if message.contains("permission denied") || message.contains("is a directory") {
+        126
+    } else {
+        125
+    };
+    CliError::Status {
+        code,
+        message: format!("berth: {message}\n\nRun 'berth {command} --help' for more information"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn daemon(msg: &str) -> CliError {
+        CliError::Client(ClientError::Daemon {
+            status: 400,
+            message: msg.to_string(),
+        })
+    }
+
+    #[test]
+    fn run_exit_codes_like_docker() {
+        let cases = [
+            (
+                "failed to create task: exec: \"nosuch\": executable file not found in $PATH",
+                127,
+            ),
+            ("exec /bin/x: no such file or directory", 127),
+            ("exec /etc/passwd: permission denied", 126),
+            ("exec /etc: is a directory", 126),
+            ("No such image: nosuch:latest", 125),
+            ("Conflict. The container name \"/x\" is already in use", 125),
+        ];
+        for (msg, code) in cases {
+            let e = run_status_error(&daemon(msg), "run");
+            assert_eq!(e.exit_code(), code, "{msg}");
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "berth: Error response from daemon: {msg}\n\nRun 'berth run --help' for more information"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn plain_errors_exit_1() {
+        assert_eq!(daemon("x").exit_code(), 1);
+        assert_eq!(daemon("x").to_string(), "Error response from daemon: x");
+        assert_eq!(CliError::usage("nope").exit_code(), 1);
+    }
+
+    #[test]
+    fn io_errors_read_like_go() {
+        let e = CliError::Io {
+            op: "open",
+            path: "/nonexistent/berth.tar".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        assert_eq!(
+            e.to_string(),
+            "open /nonexistent/berth.tar: no such file or directory"
+        );
+        assert_eq!(e.class(), ErrorClass::NotFound);
+    }
+}
