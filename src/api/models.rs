@@ -40,3 +40,55 @@ pub struct ProgressLine {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aux: Option<serde_json::Value>,
 }
+
+/// `GET /version` response. bollard-stubs types component details as an
+/// unusable `HashMap<(), ()>`, so this shape is ours.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersionResponse {
+    /// `{"Name": "Berth Engine"}`.
+    pub platform: VersionPlatform,
+    /// The engine and its parts.
+    pub components: Vec<VersionComponent>,
+    /// The engine's version.
+    pub version: String,
+    /// The highest API version served.
+    pub api_version: String,
+    /// The lowest API version accepted.
+    #[serde(rename = "MinAPIVersion")]
+    pub min_api_version: String,
+    /// Source revision.
+    pub git_commit: String,
+    /// Toolchain the engine was built with.
+    pub go_version: String,
+    /// `linux`.
+    pub os: String,
+    /// GOARCH-style architecture (`amd64`).
+    pub arch: String,
+    /// The host kernel's release.
+    pub kernel_version: String,
+    /// Build time, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_time: Option<String>,
+}
+
+/// `Platform` of a version response.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersionPlatform {
+    /// Product name.
+    pub name: String,
+}
+
+/// One entry of `Components` in a version response.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersionComponent {
+    /// `Engine`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Free-form details (`ApiVersion`, `Os`, ...).
+    #[serde(default)]
+    pub details: std::collections::BTreeMap<String, String>,
+}

@@ -1,1 +1,114 @@
-fn main() {}
+//! berthd: the Berth daemon. Serves the Docker Engine API on a unix socket.
+//!
+//! The same binary is also each container's supervisor: started with
+//! `SUPERVISOR_ARG` it runs the single-threaded supervisor instead, before any
+//! thread (let alone tokio) exists.
+
+mod config;
+mod containers;
+mod error;
+mod handlers;
+mod http;
+mod lock;
+mod server;
+mod services;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use berth::image::ImageStore;
+use berth::runtime::supervisor::{SUPERVISOR_ARG, supervisor_main};
+
+use crate::config::{Config, Flags};
+use crate::containers::ContainerService;
+use crate::services::Services;
+
+fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == SUPERVISOR_ARG) {
+        std::process::exit(supervisor_main(&args));
+    }
+    let config = match Config::resolve(Flags::parse()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("berthd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("berthd: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berthd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    for dir in [&config.data_root, &config.exec_root] {
+        berth::fsutil::create_private_dir(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let _lock = lock::DataRootLock::acquire(&config.data_root)?;
+    let images = ImageStore::open(&config.data_root)?;
+    let exe = std::env::current_exe().context("locating the berthd binary")?;
+    let containers = ContainerService::open(&config.data_root, &config.exec_root, exe)
+        .context("loading container state")?;
+    let listener = server::bind(&config.socket, &config.group)
+        .with_context(|| format!("listening on {}", config.socket.display()))?;
+    lock::write_pidfile(&config.pidfile)?;
+    tracing::info!(
+        socket = %config.socket.display(),
+        data_root = %config.data_root.display(),
+        config_file = ?config.config_file,
+        "berthd is serving the Docker Engine API"
+    );
+    let svc = Arc::new(Services {
+        config: config.clone(),
+        images,
+        containers: Arc::new(containers),
+    });
+    server::serve(listener, svc, shutdown_signal()).await;
+    tracing::info!("shutting down");
+    for path in [&config.socket, &config.pidfile] {
+        if let Err(e) = std::fs::remove_file(path) {
+            tracing::warn!(path = %path.display(), error = %e, "removing on shutdown");
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop berthd with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,1 +1,3 @@
-//! Container output: stream framing for attach/logs.
+//! Container output on its way to clients: Docker's stream framing.
+
+pub mod stdcopy;

@@ -1,0 +1,265 @@
+//! berthd's configuration: command-line flags named like dockerd's, merged
+//! with daemon.json. A key set both in the file and as a flag is an error, as
+//! in dockerd, and so is a key the daemon does not know.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+
+/// Default daemon.json location.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
+
+/// berthd's command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "berthd",
+    version,
+    about = "Berth container engine daemon (serves the Docker Engine API)"
+)]
+pub struct Flags {
+    /// Daemon socket to listen on (unix:///path)
+    #[arg(short = 'H', long = "host")]
+    pub hosts: Vec<String>,
+    /// Root directory of persistent state
+    #[arg(long)]
+    pub data_root: Option<PathBuf>,
+    /// Root directory of runtime state (sockets, pid files)
+    #[arg(long)]
+    pub exec_root: Option<PathBuf>,
+    /// Path of the daemon's PID file
+    #[arg(short = 'p', long)]
+    pub pidfile: Option<PathBuf>,
+    /// Daemon configuration file (daemon.json)
+    #[arg(long, default_value = DEFAULT_CONFIG_FILE)]
+    pub config_file: PathBuf,
+    /// Group owning the API socket
+    #[arg(short = 'G', long)]
+    pub group: Option<String>,
+    /// Enable debug logging
+    #[arg(short = 'D', long)]
+    pub debug: bool,
+    /// Log level (debug, info, warn, error)
+    #[arg(short = 'l', long)]
+    pub log_level: Option<String>,
+}
+
+/// The keys of daemon.json berthd understands (dockerd's names).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    hosts: Option<Vec<String>>,
+    #[serde(rename = "data-root")]
+    data_root: Option<PathBuf>,
+    #[serde(rename = "exec-root")]
+    exec_root: Option<PathBuf>,
+    pidfile: Option<PathBuf>,
+    group: Option<String>,
+    debug: Option<bool>,
+    #[serde(rename = "log-level")]
+    log_level: Option<String>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The unix socket to serve on.
+    pub socket: PathBuf,
+    /// Persistent state.
+    pub data_root: PathBuf,
+    /// Runtime state.
+    pub exec_root: PathBuf,
+    /// PID file.
+    pub pidfile: PathBuf,
+    /// Group to own the socket, if it exists.
+    pub group: String,
+    /// tracing filter directive.
+    pub log_level: String,
+    /// The daemon.json that was read, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// daemon.json could not be read.
+    #[error("unable to read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// daemon.json is not valid JSON or has unknown keys or wrong types.
+    #[error("invalid configuration file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// serde's description, naming the key.
+        message: String,
+    },
+    /// A key set both as a flag and in the file.
+    #[error(
+        "the following directives are specified both as a flag and in the configuration file: {key} (from flag: {flag}, from file: {file})"
+    )]
+    Conflict {
+        /// The key.
+        key: &'static str,
+        /// The flag's value.
+        flag: String,
+        /// The file's value.
+        file: String,
+    },
+    /// A host address berthd cannot serve.
+    #[error("invalid host {0}: berthd listens on unix sockets only (unix:///path)")]
+    Host(String),
+    /// More than one host.
+    #[error("berthd serves exactly one unix socket, got {0} hosts")]
+    TooManyHosts(usize),
+}
+
+fn merge<T: std::fmt::Debug>(
+    key: &'static str,
+    flag: Option<T>,
+    file: Option<T>,
+) -> Result<Option<T>, ConfigError> {
+    match (flag, file) {
+        (Some(a), Some(b)) => Err(ConfigError::Conflict {
+            key,
+            flag: format!("{a:?}"),
+            file: format!("{b:?}"),
+        }),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+fn read_file(path: &Path, explicit: bool) -> Result<Option<FileConfig>, ConfigError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(None),
+        Err(source) => Err(ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Parses a `-H` value into a socket path.
+fn socket_path(host: &str) -> Result<PathBuf, ConfigError> {
+    match host.strip_prefix("unix://") {
+        Some(p) if p.starts_with('/') => Ok(PathBuf::from(p)),
+        _ if host.starts_with('/') => Ok(PathBuf::from(host)),
+        _ => Err(ConfigError::Host(host.to_owned())),
+    }
+}
+
+impl Config {
+    /// Builds the effective configuration from flags and daemon.json.
+    pub fn resolve(flags: Flags) -> Result<Config, ConfigError> {
+        let explicit = flags.config_file.as_path() != Path::new(DEFAULT_CONFIG_FILE);
+        let file = read_file(&flags.config_file, explicit)?;
+        let loaded = file.as_ref().map(|_| flags.config_file.clone());
+        let file = file.unwrap_or_default();
+        let hosts = merge(
+            "hosts",
+            Some(flags.hosts).filter(|h| !h.is_empty()),
+            file.hosts,
+        )?;
+        let data_root = merge("data-root", flags.data_root, file.data_root)?;
+        let exec_root = merge("exec-root", flags.exec_root, file.exec_root)?;
+        let pidfile = merge("pidfile", flags.pidfile, file.pidfile)?;
+        let group = merge("group", flags.group, file.group)?;
+        let debug = merge("debug", flags.debug.then_some(true), file.debug)?.unwrap_or(false);
+        let log_level = merge("log-level", flags.log_level, file.log_level)?;
+        let exec_root = exec_root.unwrap_or_else(|| PathBuf::from("/run/berth"));
+        let socket = match hosts.as_deref() {
+            None | Some([]) => exec_root.join("berth.sock"),
+            Some([one]) => socket_path(one)?,
+            Some(many) => return Err(ConfigError::TooManyHosts(many.len())),
+        };
+        Ok(Config {
+            socket,
+            data_root: data_root.unwrap_or_else(|| PathBuf::from("/var/lib/berth")),
+            pidfile: pidfile.unwrap_or_else(|| exec_root.join("berthd.pid")),
+            exec_root,
+            group: group.unwrap_or_else(|| "berth".to_owned()),
+            log_level: if debug {
+                "debug".to_owned()
+            } else {
+                log_level.unwrap_or_else(|| "info".to_owned())
+            },
+            config_file: loaded,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Flags {
+        Flags::parse_from(std::iter::once("berthd").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("absent.json");
+        // An explicitly named file must exist.
+        assert!(Config::resolve(flags(&["--config-file", cfg.to_str().unwrap()])).is_err());
+        std::fs::write(&cfg, "{}").unwrap();
+        let c = Config::resolve(flags(&["--config-file", cfg.to_str().unwrap()])).unwrap();
+        assert_eq!(c.data_root, PathBuf::from("/var/lib/berth"));
+        assert_eq!(c.socket, PathBuf::from("/run/berth/berth.sock"));
+        assert_eq!(c.pidfile, PathBuf::from("/run/berth/berthd.pid"));
+    }
+
+    #[test]
+    fn file_keys_apply_and_clash_with_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("daemon.json");
+        std::fs::write(
+            &cfg,
+            r#"{"data-root": "/srv/berth", "hosts": ["unix:///tmp/b.sock"]}"#,
+        )
+        .unwrap();
+        let c = Config::resolve(flags(&["--config-file", cfg.to_str().unwrap()])).unwrap();
+        assert_eq!(c.data_root, PathBuf::from("/srv/berth"));
+        assert_eq!(c.socket, PathBuf::from("/tmp/b.sock"));
+        let err = Config::resolve(flags(&[
+            "--config-file",
+            cfg.to_str().unwrap(),
+            "--data-root",
+            "/x",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("data-root"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_types_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("daemon.json");
+        std::fs::write(&cfg, r#"{"data-rooot": "/x"}"#).unwrap();
+        let err = Config::resolve(flags(&["--config-file", cfg.to_str().unwrap()])).unwrap_err();
+        assert!(err.to_string().contains("data-rooot"), "{err}");
+        std::fs::write(&cfg, r#"{"debug": "yes"}"#).unwrap();
+        let err = Config::resolve(flags(&["--config-file", cfg.to_str().unwrap()])).unwrap_err();
+        assert!(err.to_string().contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn hosts_must_be_unix_sockets() {
+        assert!(socket_path("tcp://0.0.0.0:2375").is_err());
+        assert_eq!(
+            socket_path("unix:///a/b.sock").unwrap(),
+            PathBuf::from("/a/b.sock")
+        );
+    }
+}

@@ -1,0 +1,479 @@
+//! The container table: create, start, kill, remove, wait, attach. Each
+//! container's files live in `<data-root>/containers/<id>/` (config.json,
+//! hostconfig.json, state.json, upper/, work/) and `<exec-root>/containers/<id>/`
+//! (supervisor socket, spec). The table is rebuilt from those at start.
+
+mod container;
+pub mod merge;
+mod names;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+
+use berth::api::models::{ContainerConfig, HostConfig};
+use berth::fsutil::{atomic_write, create_private_dir, random_id};
+use berth::image::{ImageStore, ResolvedImage};
+use berth::runtime::client::{self, Event};
+use berth::runtime::spec::ContainerSpec;
+
+pub use container::{Container, Definition, RunState, STATE_VERSION, Status, Stream};
+
+use crate::error::{ApiError, ApiResult};
+
+/// The daemon's containers.
+pub struct ContainerService {
+    data_dir: PathBuf,
+    run_dir: PathBuf,
+    exe: PathBuf,
+    table: RwLock<HashMap<String, Arc<Container>>>,
+}
+
+/// What `create` needs besides the request body.
+pub struct CreateRequest {
+    /// `?name=`, possibly with a leading `/`.
+    pub name: Option<String>,
+    /// The request's Config.
+    pub config: ContainerConfig,
+    /// The request's HostConfig.
+    pub host_config: HostConfig,
+}
+
+fn io_err(what: &str, path: &Path, e: std::io::Error) -> ApiError {
+    ApiError::internal(format!("{what} {}: {e}", path.display()))
+}
+
+impl ContainerService {
+    /// Opens the table under the given roots, loading every container on disk.
+    /// `exe` is the berthd binary, started again as each container's supervisor.
+    pub fn open(
+        data_root: &Path,
+        exec_root: &Path,
+        exe: PathBuf,
+    ) -> std::io::Result<ContainerService> {
+        let data_dir = data_root.join("containers");
+        let run_dir = exec_root.join("containers");
+        create_private_dir(&data_dir)?;
+        create_private_dir(&run_dir)?;
+        let svc = ContainerService {
+            data_dir,
+            run_dir,
+            exe,
+            table: RwLock::new(HashMap::new()),
+        };
+        for entry in std::fs::read_dir(&svc.data_dir)? {
+            let path = entry?.path();
+            match svc.load_one(&path) {
+                Ok(c) => {
+                    svc.table
+                        .write()
+                        .expect("table lock")
+                        .insert(c.def.id.clone(), Arc::new(c));
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "skipping unreadable container state")
+                }
+            }
+        }
+        Ok(svc)
+    }
+
+    fn load_one(&self, dir: &Path) -> std::io::Result<Container> {
+        let read = |name: &str| std::fs::read(dir.join(name));
+        let def: Definition = serde_json::from_slice(&read("config.json")?)?;
+        let host_config: HostConfig = serde_json::from_slice(&read("hostconfig.json")?)?;
+        let mut state: RunState = serde_json::from_slice(&read("state.json")?)?;
+        let state_dir = dir.to_path_buf();
+        if state.status == Status::Running {
+            // The process ran when the daemon stopped; it may have exited since.
+            match client::read_exit_status(&state_dir) {
+                Some(exit) => {
+                    state.status = Status::Exited;
+                    state.exit_code = i64::from(exit.exit_code);
+                    state.finished_at = Some(exit.finished_at);
+                }
+                None => {
+                    state.status = Status::Exited;
+                    state.exit_code = 255;
+                    state.error =
+                        "container's supervisor vanished while the daemon was down".to_owned();
+                }
+            }
+            state.pid = 0;
+            atomic_write(&dir.join("state.json"), &serde_json::to_vec(&state)?)?;
+        }
+        let run_dir = self.run_dir.join(&def.id);
+        Ok(Container::new(def, host_config, state, state_dir, run_dir))
+    }
+
+    /// Every container, in no particular order.
+    pub fn all(&self) -> Vec<Arc<Container>> {
+        self.table
+            .read()
+            .expect("table lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Whether any container was created from `image_id`.
+    pub fn uses_image(&self, image_id: &str) -> bool {
+        self.table
+            .read()
+            .expect("table lock")
+            .values()
+            .any(|c| c.def.image_id == image_id)
+    }
+
+    /// Finds a container by full ID, name (with or without `/`) or unique ID prefix.
+    pub fn get(&self, key: &str) -> ApiResult<Arc<Container>> {
+        let table = self.table.read().expect("table lock");
+        if let Some(c) = table.get(key) {
+            return Ok(c.clone());
+        }
+        let name = key.strip_prefix('/').unwrap_or(key);
+        if let Some(c) = table.values().find(|c| c.def.name == name) {
+            return Ok(c.clone());
+        }
+        let mut matches = table
+            .values()
+            .filter(|c| !key.is_empty() && c.def.id.starts_with(key));
+        match (matches.next(), matches.next()) {
+            (Some(c), None) => Ok(c.clone()),
+            (Some(_), Some(_)) => Err(ApiError::invalid(format!(
+                "multiple IDs found with provided prefix: {key}"
+            ))),
+            _ => Err(ApiError::not_found(format!("No such container: {key}"))),
+        }
+    }
+
+    /// `POST /containers/create`.
+    pub fn create(&self, req: CreateRequest, image: ResolvedImage) -> ApiResult<Arc<Container>> {
+        let id = random_id();
+        let name = self.pick_name(req.name, &id)?;
+        let mut config = merge::merge_image_config(req.config, &image.config);
+        let argv = merge::command_line(&config)
+            .ok_or_else(|| ApiError::invalid("no command specified"))?;
+        if config.hostname.as_deref().is_none_or(str::is_empty) {
+            config.hostname = Some(id[..12].to_owned());
+        }
+        config.image = config.image.clone().or_else(|| Some(image.id.clone()));
+        let def = Definition {
+            version: STATE_VERSION,
+            id: id.clone(),
+            name,
+            created: Utc::now(),
+            image_id: image.id,
+            config,
+            path: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            layers: image.layers,
+        };
+        let state_dir = self.data_dir.join(&id);
+        let run_dir = self.run_dir.join(&id);
+        let c = Container::new(
+            def,
+            req.host_config,
+            RunState::created(),
+            state_dir,
+            run_dir,
+        );
+        if let Err(e) = self.write_new(&c) {
+            let _ = std::fs::remove_dir_all(&c.state_dir);
+            return Err(e);
+        }
+        let c = Arc::new(c);
+        let mut table = self.table.write().expect("table lock");
+        if let Some(other) = table.values().find(|o| o.def.name == c.def.name) {
+            let _ = std::fs::remove_dir_all(&c.state_dir);
+            return Err(name_conflict(&c.def.name, &other.def.id));
+        }
+        table.insert(id, c.clone());
+        Ok(c)
+    }
+
+    fn pick_name(&self, requested: Option<String>, id: &str) -> ApiResult<String> {
+        let table = self.table.read().expect("table lock");
+        let taken = |n: &str| {
+            table
+                .values()
+                .find(|c| c.def.name == n)
+                .map(|c| c.def.id.clone())
+        };
+        match requested.filter(|n| !n.is_empty()) {
+            Some(raw) => {
+                let name = raw.strip_prefix('/').unwrap_or(&raw).to_owned();
+                if !names::is_valid(&name) {
+                    return Err(ApiError::invalid(format!(
+                        "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                match taken(&name) {
+                    Some(other) => Err(name_conflict(&name, &other)),
+                    None => Ok(name),
+                }
+            }
+            None => Ok((0..)
+                .map(names::generate)
+                .take(16)
+                .find(|n| taken(n).is_none())
+                .unwrap_or_else(|| id[..12].to_owned())),
+        }
+    }
+
+    fn write_new(&self, c: &Container) -> ApiResult<()> {
+        for dir in [
+            c.state_dir.clone(),
+            c.state_dir.join("upper"),
+            c.state_dir.join("work"),
+        ] {
+            create_private_dir(&dir).map_err(|e| io_err("creating", &dir, e))?;
+        }
+        write_json(&c.state_dir.join("config.json"), &c.def)?;
+        write_json(&c.state_dir.join("hostconfig.json"), &c.host_config)?;
+        self.save_state(c, &c.state())
+    }
+
+    fn save_state(&self, c: &Container, state: &RunState) -> ApiResult<()> {
+        write_json(&c.state_dir.join("state.json"), state)
+    }
+
+    fn set_state(&self, c: &Container, f: impl FnOnce(&mut RunState)) -> ApiResult<RunState> {
+        let snapshot = {
+            let mut st = c.state.lock().expect("state lock");
+            f(&mut st);
+            st.clone()
+        };
+        self.save_state(c, &snapshot)?;
+        Ok(snapshot)
+    }
+
+    /// `POST /containers/{id}/start`. Returns false when it already runs (304).
+    /// A container that fails to start and asked to be auto-removed is
+    /// removed, as dockerd does, so clients waiting for its removal return.
+    pub async fn start(self: &Arc<Self>, c: &Arc<Container>) -> ApiResult<bool> {
+        let result = self.start_locked(c).await;
+        if result.is_err() && c.host_config.auto_remove == Some(true) {
+            if let Err(e) = self.remove(c, true).await {
+                tracing::error!(id = %c.def.id, error = %e, "auto-removing a container that failed to start");
+            }
+        }
+        result
+    }
+
+    async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> ApiResult<bool> {
+        let _op = c.op.lock().await;
+        match c.state().status {
+            Status::Running => return Ok(false),
+            Status::Removing => {
+                return Err(ApiError::conflict(format!(
+                    "container {} is marked for removal and cannot be started",
+                    c.def.id
+                )));
+            }
+            Status::Created | Status::Exited => {}
+        }
+        let spec = self.spec(c);
+        match client::start(&self.exe, &spec).await {
+            Ok(started) => {
+                self.set_state(c, |st| {
+                    st.status = Status::Running;
+                    st.pid = started.pid;
+                    st.error.clear();
+                    st.started_at = Some(Utc::now());
+                    st.finished_at = None;
+                })?;
+                c.control.send_replace(Some(started.control));
+                tokio::spawn(self.clone().pump(c.clone(), started.events));
+                Ok(true)
+            }
+            Err(e) => {
+                let err = ApiError::from(e);
+                let code = if err.message.contains("executable file not found")
+                    || err.message.contains("no such file or directory")
+                {
+                    127
+                } else if err.message.contains("permission denied") {
+                    126
+                } else {
+                    128
+                };
+                let msg = err.message.clone();
+                self.set_state(c, |st| {
+                    st.status = if st.status == Status::Created {
+                        Status::Created
+                    } else {
+                        Status::Exited
+                    };
+                    st.error = msg;
+                    st.exit_code = code;
+                })?;
+                Err(err)
+            }
+        }
+    }
+
+    fn spec(&self, c: &Container) -> ContainerSpec {
+        let cfg = &c.def.config;
+        let hostname = cfg.hostname.clone().unwrap_or_default();
+        let mut args = vec![c.def.path.clone()];
+        args.extend(c.def.args.iter().cloned());
+        ContainerSpec {
+            version: berth::runtime::spec::SPEC_VERSION,
+            id: c.def.id.clone(),
+            layers: c.def.layers.clone(),
+            upper: c.state_dir.join("upper"),
+            work: c.state_dir.join("work"),
+            args,
+            env: merge::process_env(cfg, &hostname),
+            cwd: cfg
+                .working_dir
+                .clone()
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "/".to_owned()),
+            user: cfg.user.clone().unwrap_or_default(),
+            hostname,
+            tty: cfg.tty.unwrap_or(false),
+            open_stdin: cfg.open_stdin.unwrap_or(false),
+            state_dir: c.state_dir.clone(),
+            run_dir: c.run_dir.clone(),
+        }
+    }
+
+    /// Forwards the supervisor's events until the container exits, then
+    /// records the exit and wakes waiters; removes the container if asked to.
+    async fn pump(self: Arc<Self>, c: Arc<Container>, mut events: mpsc::Receiver<Event>) {
+        let mut exit_code = None;
+        let mut finished_at = None;
+        while let Some(ev) = events.recv().await {
+            match ev {
+                Event::Stdout(b) => c.fan_out(Stream::Stdout, b),
+                Event::Stderr(b) => c.fan_out(Stream::Stderr, b),
+                Event::Exited(st) => {
+                    exit_code = Some(i64::from(st.exit_code));
+                    finished_at = Some(st.finished_at);
+                    break;
+                }
+            }
+        }
+        let (code, error) = match exit_code {
+            Some(code) => (code, String::new()),
+            // The supervisor went away without reporting: trust its exit file if any.
+            None => match client::read_exit_status(&c.state_dir) {
+                Some(st) => {
+                    finished_at = Some(st.finished_at);
+                    (i64::from(st.exit_code), String::new())
+                }
+                None => (
+                    255,
+                    "lost contact with the container's supervisor".to_owned(),
+                ),
+            },
+        };
+        c.control.send_replace(None);
+        let finished = finished_at
+            .unwrap_or_else(|| Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
+        if let Err(e) = self.set_state(&c, |st| {
+            st.status = Status::Exited;
+            st.pid = 0;
+            st.exit_code = code;
+            st.error = error;
+            st.finished_at = Some(finished);
+        }) {
+            tracing::error!(id = %c.def.id, error = %e, "recording container exit");
+        }
+        c.attached.lock().expect("attach lock").clear();
+        for w in c.exit_waiters.lock().expect("waiter lock").drain(..) {
+            let _ = w.send(code);
+        }
+        if c.host_config.auto_remove == Some(true) {
+            if let Err(e) = self.remove(&c, true).await {
+                tracing::error!(id = %c.def.id, error = %e, "auto-removing container");
+            }
+        }
+    }
+
+    /// `POST /containers/{id}/kill`.
+    pub async fn kill(&self, c: &Container, signal: i32) -> ApiResult<()> {
+        let control = c.control.borrow().clone();
+        match control {
+            Some(ctl) if c.state().status == Status::Running => Ok(ctl.signal(signal).await?),
+            _ => Err(ApiError::conflict(format!(
+                "Container {} is not running",
+                c.def.id
+            ))),
+        }
+    }
+
+    /// `DELETE /containers/{id}`: refuses a running container unless `force`,
+    /// which kills it first; then deletes its files and wakes removal waiters.
+    pub async fn remove(&self, c: &Arc<Container>, force: bool) -> ApiResult<()> {
+        let _op = c.op.lock().await;
+        if c.state().status == Status::Running {
+            if !force {
+                return Err(ApiError::conflict(format!(
+                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    c.def.id
+                )));
+            }
+            let exited = c.next_exit();
+            if c.state().status == Status::Running {
+                self.kill(c, libc::SIGKILL).await?;
+                let _ = exited.await;
+            }
+        }
+        {
+            let mut st = c.state.lock().expect("state lock");
+            if st.status == Status::Removing {
+                return Err(ApiError::conflict(format!(
+                    "removal of container {} is already in progress",
+                    c.def.id
+                )));
+            }
+            st.status = Status::Removing;
+        }
+        let mut failures = Vec::new();
+        for dir in [&c.run_dir, &c.state_dir] {
+            match std::fs::remove_dir_all(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => failures.push(format!("{}: {e}", dir.display())),
+            }
+        }
+        self.table.write().expect("table lock").remove(&c.def.id);
+        let code = c.state().exit_code;
+        for w in c.removal_waiters.lock().expect("waiter lock").drain(..) {
+            let _ = w.send(code);
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::internal(format!(
+                "unable to remove container files: {}",
+                failures.join("; ")
+            )))
+        }
+    }
+}
+
+fn name_conflict(name: &str, other_id: &str) -> ApiError {
+    ApiError::conflict(format!(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{other_id}\". You have to remove (or rename) that container to be able to reuse that name."
+    ))
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> ApiResult<()> {
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| ApiError::internal(format!("encoding {}: {e}", path.display())))?;
+    atomic_write(path, &bytes).map_err(|e| io_err("writing", path, e))
+}
+
+/// Resolves the image of a create request, off the async threads.
+pub async fn resolve_image(images: &ImageStore, name: &str) -> ApiResult<ResolvedImage> {
+    let images = images.clone();
+    let name = name.to_owned();
+    Ok(tokio::task::spawn_blocking(move || images.resolve(&name)).await??)
+}

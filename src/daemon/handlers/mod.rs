@@ -1,0 +1,6 @@
+//! Request handlers, one module per API area. Each parses and validates the
+//! request, calls a service, and shapes Docker's response.
+
+pub mod containers;
+pub mod images;
+pub mod system;

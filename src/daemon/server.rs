@@ -1,0 +1,233 @@
+//! The API listener: a unix socket served with hyper, API-version prefixes
+//! stripped and checked, and requests routed to handlers.
+
+use std::convert::Infallible;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixListener;
+
+use berth::api::{API_VERSION, ErrorClass, MIN_API_VERSION};
+
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::{containers, images, system};
+use crate::http::{Body, Query, error_response};
+use crate::services::Services;
+
+/// Binds the API socket: a stale socket file is replaced, anything else at
+/// the path is refused; mode 0660, group `group` when that group exists.
+pub fn bind(path: &Path, group: &str) -> std::io::Result<UnixListener> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)?,
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    if let Ok(Some(g)) = nix::unistd::Group::from_name(group) {
+        nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(g.gid))
+            .map_err(std::io::Error::from)?;
+    }
+    Ok(listener)
+}
+
+/// Serves connections until `shutdown` resolves.
+pub async fn serve(
+    listener: UnixListener,
+    svc: Arc<Services>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let svc = svc.clone();
+                    tokio::spawn(async move {
+                        let service = service_fn(move |req| {
+                            let svc = svc.clone();
+                            async move { Ok::<_, Infallible>(handle(svc, req).await) }
+                        });
+                        if let Err(e) = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .with_upgrades()
+                            .await
+                        {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "accepting a connection"),
+            },
+            () = &mut shutdown => break,
+        }
+    }
+}
+
+/// Splits `/v1.41/rest` into the version check and `/rest`.
+fn strip_version(path: &str) -> ApiResult<&str> {
+    let Some(after) = path.strip_prefix("/v") else {
+        return Ok(path);
+    };
+    let (ver, rest) = after
+        .split_once('/')
+        .map_or((after, ""), |(v, r)| (v, &path[path.len() - r.len() - 1..]));
+    let parse = |v: &str| -> Option<(u32, u32)> {
+        let (a, b) = v.split_once('.')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    };
+    let Some(requested) = parse(ver) else {
+        return Ok(path);
+    };
+    let min = parse(MIN_API_VERSION).expect("constant parses");
+    let max = parse(API_VERSION).expect("constant parses");
+    if requested < min {
+        return Err(ApiError::invalid(format!(
+            "client version {ver} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+        )));
+    }
+    if requested > max {
+        return Err(ApiError::invalid(format!(
+            "client version {ver} is too new. Maximum supported API version is {API_VERSION}"
+        )));
+    }
+    Ok(if rest.is_empty() { "/" } else { rest })
+}
+
+async fn handle(svc: Arc<Services>, req: Request<Incoming>) -> Response<Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let result = match strip_version(&path) {
+        Ok(rest) => {
+            let rest = rest.to_owned();
+            route(&svc, req, &rest).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(resp) => {
+            tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+            resp
+        }
+        Err(e) => {
+            if e.class == ErrorClass::Internal {
+                tracing::error!(%method, %path, error = %e.message, "request failed");
+            } else {
+                tracing::debug!(%method, %path, error = %e.message, "request refused");
+            }
+            error_response(&e)
+        }
+    }
+}
+
+fn decode(seg: &str) -> String {
+    form_urlencoded::parse(format!("x={}", seg.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<Response<Body>> {
+    let q = Query::parse(req.uri().query());
+    let method = req.method().clone();
+    let segs: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(decode)
+        .collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    match (&method, segs.as_slice()) {
+        (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(system::ping(&method)),
+        (&Method::GET, ["version"]) => Ok(system::version()),
+        (&Method::GET, ["info"]) => Ok(system::info(svc)),
+
+        (&Method::GET, ["images", "json"]) => images::list(svc, &q).await,
+        (&Method::POST, ["images", "load"]) => images::load(svc, req.into_body()).await,
+        (&Method::GET, ["images", "get"]) => images::save(svc, q.all("names").to_vec()).await,
+        (&Method::POST, ["images", "create"]) => images::create(svc, &q, req.into_body()).await,
+        (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => {
+            images::remove(svc, name.join("/"), &q).await
+        }
+        (_, ["images", name @ .., action]) if !name.is_empty() => {
+            let name = name.join("/");
+            match (&method, *action) {
+                (&Method::GET, "json") => images::inspect(svc, name).await,
+                (&Method::GET, "history") => images::history(svc, name).await,
+                (&Method::GET, "get") => images::save(svc, vec![name]).await,
+                (&Method::POST, "tag") => images::tag(svc, name, &q).await,
+                _ => Err(not_found()),
+            }
+        }
+
+        (&Method::POST, ["containers", "create"]) => {
+            containers::create(svc, &q, req.into_body()).await
+        }
+        (&Method::GET, ["containers", "json"]) => Ok(containers::list(svc, &q)),
+        (_, ["containers", id, rest @ ..]) => {
+            let c = svc.containers.get(id)?;
+            match (&method, rest) {
+                (&Method::GET, ["json"]) => Ok(containers::inspect(&c)),
+                (&Method::POST, ["start"]) => containers::start(svc, c).await,
+                (&Method::POST, ["kill"]) => containers::kill(svc, c, &q).await,
+                (&Method::POST, ["wait"]) => containers::wait(c, &q).await,
+                (&Method::POST, ["attach"]) => containers::attach(c, &q, req).await,
+                (&Method::DELETE, []) => containers::remove(svc, c, &q).await,
+                _ => Err(not_found()),
+            }
+        }
+        _ => Err(not_found()),
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("page not found")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_in_range_are_stripped() {
+        assert_eq!(
+            strip_version("/v1.41/containers/json").unwrap(),
+            "/containers/json"
+        );
+        assert_eq!(strip_version("/v1.24/_ping").unwrap(), "/_ping");
+        assert_eq!(strip_version("/_ping").unwrap(), "/_ping");
+        assert_eq!(strip_version("/version").unwrap(), "/version");
+    }
+
+    #[test]
+    fn versions_out_of_range_are_refused_like_dockerd() {
+        let e = strip_version("/v1.12/info").unwrap_err();
+        assert!(
+            e.message.contains("client version 1.12 is too old"),
+            "{}",
+            e.message
+        );
+        let e = strip_version("/v1.99/info").unwrap_err();
+        assert!(e.message.contains("too new"), "{}", e.message);
+    }
+
+    #[test]
+    fn segments_are_percent_decoded() {
+        assert_eq!(decode("localhost%3A5000"), "localhost:5000");
+        assert_eq!(decode("a+b"), "a+b");
+    }
+}

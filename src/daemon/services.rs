@@ -1,0 +1,19 @@
+//! The daemon's subsystems, each with its own lock and directory; handlers
+//! reach them through this (no god object: it only holds the parts).
+
+use std::sync::Arc;
+
+use berth::image::ImageStore;
+
+use crate::config::Config;
+use crate::containers::ContainerService;
+
+/// Everything a request handler can use.
+pub struct Services {
+    /// The effective configuration.
+    pub config: Config,
+    /// Images and layers.
+    pub images: ImageStore,
+    /// Containers.
+    pub containers: Arc<ContainerService>,
+}
