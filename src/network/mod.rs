@@ -1,1 +1,3 @@
 //! Networking kernel adapters.
+
+pub mod loopback;

@@ -1,1 +1,46 @@
 //! The container runtime: supervisor process, container init, kernel adapters.
+//!
+//! ```text
+//! berthd ──client::start──► berthd __berth_supervisor RUN_DIR  (exits at once)
+//!                              └─ supervisor (setsid, single-threaded poll loop)
+//!                                   └─ init: pid 1 of new pid/mnt/uts/ipc/net/cgroup
+//!                                      namespaces; overlay, pivot_root, caps, execve
+//! ```
+//!
+//! - [`client`]: the daemon's async side (tokio): [`client::start`],
+//!   [`client::connect`], [`client::read_exit_status`].
+//! - [`supervisor`]: [`supervisor::supervisor_main`], run by `berthd` when
+//!   `argv[1]` is [`supervisor::SUPERVISOR_ARG`], before tokio starts.
+//! - [`proto`]: the frames on the supervisor socket.
+//! - [`init`], [`rootfs`], [`capabilities`], [`user`], [`etc`]: what the
+//!   container init does between fork and exec.
+//!
+//! Files, per container:
+//! - exec root `RUN_DIR` (`/run/berth/containers/<id>`, created by
+//!   [`client::start`], mode 0700): `spec.json` (the [`spec::ContainerSpec`],
+//!   written by the daemon), `sup.sock` (removed when the supervisor exits),
+//!   `supervisor.json` ([`state::SupervisorInfo`]: supervisor and container
+//!   pid + start time); a socket path longer than `sun_path` is reached
+//!   through `/proc/self/fd/N/sup.sock`, `supervisor.log`, `hostname`, `hosts`, `resolv.conf`
+//!   (bound into the container), `rootfs/` (mount point, used only inside the
+//!   container's mount namespace), `empty/` (lower layer for layerless images).
+//! - data root `STATE_DIR` (`/var/lib/berth/containers/<id>`): `exit.json`
+//!   (`{"version":1,"exit_code":N,"signal":S|null,"finished_at":"RFC3339"}`),
+//!   written atomically by the supervisor before it reports the exit.
+//!
+//! The overlay and every other mount exist only in the container's mount
+//! namespace, so nothing stays mounted on the host when the container dies.
+
+pub mod capabilities;
+pub mod client;
+pub mod error;
+pub mod etc;
+pub mod init;
+pub mod proto;
+pub mod rootfs;
+pub mod spec;
+pub mod state;
+pub mod supervisor;
+pub mod user;
+
+pub use error::RuntimeError;

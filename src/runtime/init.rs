@@ -1,0 +1,326 @@
+//! The container init: the supervisor's forked child, already pid 1 of a new
+//! pid namespace, which builds the container around itself and then execs
+//! the user's program directly (no runtime code stays in the container).
+//!
+//! Any failure before `execve` is written as a JSON [`StartFailure`] to the
+//! close-on-exec error pipe (fd [`ERR_FD`]); a successful exec closes the pipe
+//! empty, which is how the supervisor tells the two apart.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::fs;
+use std::os::fd::RawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::signal::{SigSet, Signal};
+use nix::unistd::{Gid, Uid};
+
+use super::proto::{FailureKind, StartFailure};
+use super::spec::ContainerSpec;
+use super::{capabilities, rootfs, user};
+
+/// The fd the error pipe occupies in the init.
+pub const ERR_FD: RawFd = 3;
+
+/// `PATH` used for the command lookup when the environment has none (runc's).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Namespaces the init unshares besides the pid namespace it was forked into.
+pub const NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWNS
+    .union(CloneFlags::CLONE_NEWUTS)
+    .union(CloneFlags::CLONE_NEWIPC)
+    .union(CloneFlags::CLONE_NEWNET)
+    .union(CloneFlags::CLONE_NEWCGROUP);
+
+/// The init's standard streams and error pipe, as raw fds of the supervisor.
+pub struct InitFds {
+    /// Becomes fd 0.
+    pub stdin: RawFd,
+    /// Becomes fd 1.
+    pub stdout: RawFd,
+    /// Becomes fd 2.
+    pub stderr: RawFd,
+    /// Becomes [`ERR_FD`], close-on-exec.
+    pub errpipe: RawFd,
+}
+
+/// Entry point of the forked child; execs the user's program or exits 1
+/// after reporting why it could not.
+pub fn child_main(spec: &ContainerSpec, fds: InitFds) -> ! {
+    let mut err_fd = fds.errpipe;
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(spec, &fds, &mut err_fd)
+    }));
+    let failure = match result {
+        Ok(Err(f)) => f,
+        Ok(Ok(never)) => match never {},
+        Err(_) => StartFailure::new(FailureKind::Other, "container init panicked"),
+    };
+    let payload = serde_json::to_vec(&failure).unwrap_or_default();
+    // SAFETY: `err_fd` is the open write end of the error pipe; the buffer is
+    // valid for its length. A failed write leaves nothing to report to.
+    unsafe { libc::write(err_fd, payload.as_ptr().cast(), payload.len()) };
+    // SAFETY: _exit ends this forked child without running the supervisor's
+    // destructors or atexit handlers, which belong to the parent.
+    unsafe { libc::_exit(1) }
+}
+
+fn other(e: impl std::fmt::Display) -> StartFailure {
+    StartFailure::new(FailureKind::Other, e.to_string())
+}
+
+fn run(
+    spec: &ContainerSpec,
+    fds: &InitFds,
+    err_fd: &mut RawFd,
+) -> Result<Infallible, StartFailure> {
+    setup_fds(fds, err_fd).map_err(|e| other(format!("set up stdio: {e}")))?;
+    reset_signals();
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    unshare(NAMESPACES).map_err(|e| other(format!("unshare namespaces: {e}")))?;
+
+    rootfs::make_rslave().map_err(other)?;
+    let root = spec.run_dir.join(super::supervisor::ROOTFS_DIR);
+    let layers = if spec.layers.is_empty() {
+        vec![spec.run_dir.join(super::supervisor::EMPTY_LAYER_DIR)]
+    } else {
+        spec.layers.clone()
+    };
+    rootfs::mount_overlay(&layers, &spec.upper, &spec.work, &root).map_err(other)?;
+    crate::network::loopback::bring_up().map_err(other)?;
+    rootfs::mount_inside(&mut rootfs::Host, &root, Some(&spec.run_dir)).map_err(other)?;
+    rootfs::pivot(&root).map_err(other)?;
+    rootfs::protect_paths(&mut rootfs::Host).map_err(other)?;
+    nix::unistd::sethostname(spec.effective_hostname())
+        .map_err(|e| other(format!("sethostname: {e}")))?;
+
+    let passwd = fs::read_to_string("/etc/passwd").ok();
+    let group = fs::read_to_string("/etc/group").ok();
+    let exec_user = user::resolve(&spec.user, passwd.as_deref(), group.as_deref())
+        .map_err(|m| StartFailure::new(FailureKind::BadUser, m))?;
+    let mut env = spec.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", exec_user.home));
+    }
+    let cwd = if spec.cwd.is_empty() {
+        "/"
+    } else {
+        spec.cwd.as_str()
+    };
+    rootfs::ensure_cwd(&mut rootfs::Host, Path::new(cwd)).map_err(other)?;
+
+    capabilities::apply_default().map_err(other)?;
+    set_user(&exec_user)?;
+    // Set after the uid change, which would clear it: a container whose
+    // supervisor died has nobody to reap it or record its exit.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .map_err(|e| other(format!("set parent death signal: {e}")))?;
+    nix::unistd::chdir(cwd).map_err(|e| {
+        other(format!(
+            "chdir to cwd (\"{cwd}\") set in config.json failed: {}",
+            errno_text(e)
+        ))
+    })?;
+
+    let path_env = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let program = look_path(&spec.args[0], path_env)?;
+    exec(&program, &spec.args, &env)
+}
+
+/// Puts the pipes on fds 0-2, the error pipe on [`ERR_FD`] (close-on-exec),
+/// and closes every other inherited fd so nothing of the supervisor leaks.
+fn setup_fds(fds: &InitFds, err_fd: &mut RawFd) -> std::io::Result<()> {
+    for (src, dst) in [(fds.stdin, 0), (fds.stdout, 1), (fds.stderr, 2)] {
+        // SAFETY: dup2 and fcntl act on descriptors only; the sources are open
+        // fds of this process, and 0-2 are ours to replace.
+        unsafe {
+            if libc::dup2(src, dst) < 0 || libc::fcntl(dst, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+    }
+    if *err_fd != ERR_FD {
+        // SAFETY: as above; whatever sat on fd 3 was a supervisor fd the
+        // container must not inherit anyway.
+        if unsafe { libc::dup2(*err_fd, ERR_FD) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        *err_fd = ERR_FD;
+    }
+    // SAFETY: fcntl on an open fd; close_range only closes descriptors, and no
+    // Rust object of this never-returning child will use those fds again.
+    unsafe {
+        if libc::fcntl(ERR_FD, libc::F_SETFD, libc::FD_CLOEXEC) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::syscall(libc::SYS_close_range, ERR_FD + 1, u32::MAX, 0) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Restores default dispositions and an empty mask: ignored signals (Rust
+/// ignores SIGPIPE) would otherwise stay ignored across `execve`.
+fn reset_signals() {
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL involves no handler code.
+        unsafe {
+            libc::signal(sig as libc::c_int, libc::SIG_DFL);
+        }
+    }
+    // Cannot fail with a valid `how`.
+    let _ = SigSet::empty().thread_set_mask();
+}
+
+fn set_user(u: &user::ExecUser) -> Result<(), StartFailure> {
+    let gids: Vec<Gid> = u.sgids.iter().map(|g| Gid::from_raw(*g)).collect();
+    nix::unistd::setgroups(&gids).map_err(|e| other(format!("setgroups: {e}")))?;
+    nix::unistd::setgid(Gid::from_raw(u.gid))
+        .map_err(|e| other(format!("setgid {}: {e}", u.gid)))?;
+    nix::unistd::setuid(Uid::from_raw(u.uid)).map_err(|e| other(format!("setuid {}: {e}", u.uid)))
+}
+
+/// Go's lower-case wording of an errno, which Docker's messages carry.
+fn errno_text(e: Errno) -> String {
+    let d = e.desc();
+    let mut chars = d.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => d.to_owned(),
+    }
+}
+
+fn failure_kind(e: Errno) -> FailureKind {
+    match e {
+        Errno::ENOENT => FailureKind::NotFound,
+        Errno::EACCES | Errno::EPERM => FailureKind::PermissionDenied,
+        _ => FailureKind::Other,
+    }
+}
+
+/// Finds `file` the way runc does (Go's `exec.LookPath`): a name with a slash
+/// is used as is, others are searched in `path_env`; a hit must be a
+/// non-directory with an execute bit.
+pub fn look_path(file: &str, path_env: &str) -> Result<PathBuf, StartFailure> {
+    if file.contains('/') {
+        return check_executable(Path::new(file))
+            .map(|()| PathBuf::from(file))
+            .map_err(|e| match e {
+                Some(errno) => StartFailure::new(
+                    failure_kind(errno),
+                    format!("exec: \"{file}\": stat {file}: {}", errno_text(errno)),
+                ),
+                None => StartFailure::new(
+                    FailureKind::PermissionDenied,
+                    format!("exec: \"{file}\": permission denied"),
+                ),
+            });
+    }
+    for dir in path_env.split(':') {
+        let candidate = Path::new(if dir.is_empty() { "." } else { dir }).join(file);
+        if check_executable(&candidate).is_ok() {
+            return Ok(candidate);
+        }
+    }
+    Err(StartFailure::new(
+        FailureKind::NotFound,
+        format!("exec: \"{file}\": executable file not found in $PATH"),
+    ))
+}
+
+/// `Ok` for an executable non-directory; `Err(Some(errno))` when `stat`
+/// fails, `Err(None)` when it is a directory or has no execute bit.
+fn check_executable(p: &Path) -> Result<(), Option<Errno>> {
+    let meta = fs::metadata(p).map_err(|e| Some(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+    if !meta.is_dir() && meta.permissions().mode() & 0o111 != 0 {
+        Ok(())
+    } else {
+        Err(None)
+    }
+}
+
+fn exec(program: &Path, args: &[String], env: &[String]) -> Result<Infallible, StartFailure> {
+    let cstr = |s: &str| {
+        CString::new(s).map_err(|_| {
+            StartFailure::new(
+                FailureKind::InvalidSpec,
+                format!("{s:?} contains a nul byte"),
+            )
+        })
+    };
+    let prog = cstr(&program.to_string_lossy())?;
+    let argv = args
+        .iter()
+        .map(|a| cstr(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let envp = env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>, _>>()?;
+    let e = match nix::unistd::execve(&prog, &argv, &envp) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    };
+    Err(StartFailure::new(
+        failure_kind(e),
+        format!("exec {}: {}", program.display(), errno_text(e)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn lookup_searches_path_and_follows_symlinks() {
+        let d = tempfile::tempdir().unwrap();
+        let bin = d.path().join("bin");
+        fs::create_dir(&bin).unwrap();
+        let tool = bin.join("tool");
+        fs::write(&tool, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&tool, fs::Permissions::from_mode(0o755)).unwrap();
+        symlink("tool", bin.join("alias")).unwrap();
+        fs::write(bin.join("plain"), "").unwrap();
+        let path_env = format!("/nonexistent-berth:{}", bin.display());
+
+        assert_eq!(look_path("tool", &path_env).unwrap(), tool);
+        assert_eq!(look_path("alias", &path_env).unwrap(), bin.join("alias"));
+        let f = look_path("plain", &path_env).unwrap_err();
+        assert_eq!(f.kind, FailureKind::NotFound);
+        assert_eq!(
+            f.message,
+            "exec: \"plain\": executable file not found in $PATH"
+        );
+    }
+
+    #[test]
+    fn slash_paths_report_dockers_messages() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().display().to_string();
+        let f = look_path(&dir, "").unwrap_err();
+        assert_eq!(f.kind, FailureKind::PermissionDenied);
+        assert_eq!(f.message, format!("exec: \"{dir}\": permission denied"));
+
+        let missing = format!("{dir}/missing");
+        let f = look_path(&missing, "").unwrap_err();
+        assert_eq!(f.kind, FailureKind::NotFound);
+        assert_eq!(
+            f.message,
+            format!("exec: \"{missing}\": stat {missing}: no such file or directory")
+        );
+    }
+
+    #[test]
+    fn errno_text_is_lower_case_like_go() {
+        assert_eq!(errno_text(Errno::ENOEXEC), "exec format error");
+        assert_eq!(errno_text(Errno::EACCES), "permission denied");
+    }
+}
