@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use berth::api::models::{ContainerConfig, HostConfig};
 use berth::fsutil::{atomic_write, create_private_dir, random_id};
-use berth::image::{ImageStore, ResolvedImage};
+use berth::image::{ImageStore, ImageUser, ResolvedImage};
 use berth::runtime::client::{self, Event};
 use berth::runtime::spec::ContainerSpec;
 
@@ -119,13 +119,17 @@ impl ContainerService {
             .collect()
     }
 
-    /// Whether any container was created from `image_id`.
-    pub fn uses_image(&self, image_id: &str) -> bool {
-        self.table
-            .read()
-            .expect("table lock")
-            .values()
-            .any(|c| c.def.image_id == image_id)
+    /// A container created from `image_id`, a running one if there is any,
+    /// as image removal needs to know.
+    pub fn image_user(&self, image_id: &str) -> Option<ImageUser> {
+        let table = self.table.read().expect("table lock");
+        let users = table.values().filter(|c| c.def.image_id == image_id);
+        users
+            .map(|c| ImageUser {
+                container_id: c.def.id.clone(),
+                running: c.state().status == Status::Running,
+            })
+            .max_by_key(|u| u.running)
     }
 
     /// Finds a container by full ID, name (with or without `/`) or unique ID prefix.
@@ -256,12 +260,29 @@ impl ContainerService {
     /// removed, as dockerd does, so clients waiting for its removal return.
     pub async fn start(self: &Arc<Self>, c: &Arc<Container>) -> ApiResult<bool> {
         let result = self.start_locked(c).await;
-        if result.is_err() && c.host_config.auto_remove == Some(true) {
-            if let Err(e) = self.remove(c, true).await {
-                tracing::error!(id = %c.def.id, error = %e, "auto-removing a container that failed to start");
-            }
+        if result.is_err() {
+            self.auto_remove(c).await;
         }
         result
+    }
+
+    /// Removes a container that asked for it (`--rm`) after it stopped,
+    /// unless someone removed it meanwhile.
+    async fn auto_remove(&self, c: &Arc<Container>) {
+        if c.host_config.auto_remove != Some(true) {
+            return;
+        }
+        if !self
+            .table
+            .read()
+            .expect("table lock")
+            .contains_key(&c.def.id)
+        {
+            return;
+        }
+        if let Err(e) = self.remove(c, true).await {
+            tracing::error!(id = %c.def.id, error = %e, "auto-removing container");
+        }
     }
 
     async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> ApiResult<bool> {
@@ -389,11 +410,7 @@ impl ContainerService {
         for w in c.exit_waiters.lock().expect("waiter lock").drain(..) {
             let _ = w.send(code);
         }
-        if c.host_config.auto_remove == Some(true) {
-            if let Err(e) = self.remove(&c, true).await {
-                tracing::error!(id = %c.def.id, error = %e, "auto-removing container");
-            }
-        }
+        self.auto_remove(&c).await;
     }
 
     /// `POST /containers/{id}/kill`.

@@ -323,7 +323,7 @@ pub fn list(svc: &Services, q: &Query) -> Response<Body> {
         .into_iter()
         .filter(|c| all || c.state().status == Status::Running)
         .collect();
-    items.sort_by(|a, b| b.def.created.cmp(&a.def.created));
+    items.sort_by_key(|c| std::cmp::Reverse(c.def.created));
     let out: Vec<ContainerSummary> = items
         .iter()
         .map(|c| ContainerSummary {

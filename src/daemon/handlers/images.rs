@@ -166,7 +166,7 @@ pub async fn remove(svc: &Services, name: String, q: &Query) -> ApiResult<Respon
     let force = q.flag("force");
     let containers = svc.containers.clone();
     let deleted = blocking(&svc.images, move |s| {
-        s.remove(&name, force, &|id| containers.uses_image(id))
+        s.remove(&name, force, &|id| containers.image_user(id))
     })
     .await?;
     Ok(json(StatusCode::OK, &deleted))

@@ -2,7 +2,10 @@
 
 use hyper::{Method, Response, StatusCode, header};
 
-use berth::api::models::{SystemInfo, VersionComponent, VersionPlatform, VersionResponse};
+use berth::api::models::{
+    LocalNodeState, PluginsInfo, SwarmInfo, SystemInfo, VersionComponent, VersionPlatform,
+    VersionResponse,
+};
 use berth::api::{API_VERSION, MIN_API_VERSION};
 
 use crate::containers::Status;
@@ -50,12 +53,18 @@ pub fn version() -> Response<Body> {
     let commit = option_env!("BERTH_GIT_COMMIT")
         .unwrap_or("unknown")
         .to_owned();
+    let toolchain = format!("rust{}", env!("CARGO_PKG_RUST_VERSION"));
+    let kernel = kernel_version();
+    // The docker CLI prints the engine's lines from these details.
     let details = [
         ("ApiVersion", API_VERSION),
         ("MinAPIVersion", MIN_API_VERSION),
         ("Os", "linux"),
         ("Arch", go_arch()),
         ("GitCommit", commit.as_str()),
+        ("GoVersion", toolchain.as_str()),
+        ("KernelVersion", kernel.as_str()),
+        ("Experimental", "false"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -73,10 +82,10 @@ pub fn version() -> Response<Body> {
         api_version: API_VERSION.to_owned(),
         min_api_version: MIN_API_VERSION.to_owned(),
         git_commit: commit,
-        go_version: format!("rust{}", env!("CARGO_PKG_RUST_VERSION")),
+        go_version: toolchain,
         os: "linux".to_owned(),
         arch: go_arch().to_owned(),
-        kernel_version: kernel_version(),
+        kernel_version: kernel,
         build_time: None,
     };
     json(StatusCode::OK, &v)
@@ -126,12 +135,24 @@ pub fn info(svc: &Services) -> Response<Body> {
         containers_stopped: Some(count(Status::Exited) + count(Status::Created)),
         images: Some(images),
         driver: Some("overlay2".to_owned()),
-        driver_status: Some(vec![
-            vec!["Backing Filesystem".to_owned(), "extfs".to_owned()],
-            vec!["Supports d_type".to_owned(), "true".to_owned()],
-        ]),
+        driver_status: Some(vec![vec![
+            "Backing Filesystem".to_owned(),
+            backing_fs(&svc.config.data_root).to_owned(),
+        ]]),
         docker_root_dir: Some(svc.config.data_root.display().to_string()),
-        logging_driver: Some("json-file".to_owned()),
+        // Container output reaches attached clients only; the json-file
+        // driver is not there yet, so say so.
+        logging_driver: Some("none".to_owned()),
+        plugins: Some(PluginsInfo {
+            volume: Some(Vec::new()),
+            network: Some(vec!["null".to_owned()]),
+            authorization: None,
+            log: Some(vec!["none".to_owned()]),
+        }),
+        swarm: Some(SwarmInfo {
+            local_node_state: Some(LocalNodeState::INACTIVE),
+            ..Default::default()
+        }),
         cgroup_driver: Some(berth::api::models::SystemInfoCgroupDriverEnum::CGROUPFS),
         cgroup_version: Some(if cgroup_version == "2" {
             berth::api::models::SystemInfoCgroupVersionEnum::_2
@@ -168,4 +189,18 @@ fn host_id() -> String {
     std::fs::read_to_string("/etc/machine-id")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default()
+}
+
+/// The filesystem under the data root, named as dockerd names it.
+fn backing_fs(path: &std::path::Path) -> &'static str {
+    use nix::sys::statfs::{
+        BTRFS_SUPER_MAGIC, EXT4_SUPER_MAGIC, TMPFS_MAGIC, XFS_SUPER_MAGIC, statfs,
+    };
+    match statfs(path).map(|s| s.filesystem_type()) {
+        Ok(t) if t == EXT4_SUPER_MAGIC => "extfs",
+        Ok(t) if t == XFS_SUPER_MAGIC => "xfs",
+        Ok(t) if t == BTRFS_SUPER_MAGIC => "btrfs",
+        Ok(t) if t == TMPFS_MAGIC => "tmpfs",
+        _ => "unknown",
+    }
 }
