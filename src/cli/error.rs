@@ -3,10 +3,11 @@
 //! own code, as `docker run` uses for 125/126/127 and the container's status).
 
 use berth::api::ErrorClass;
+use berth::image::ImageError;
+use berth::image::reference::{is_full_hex_id, repository_path};
 
 use crate::client::ClientError;
 use crate::format::FormatError;
-use crate::reference::ReferenceError;
 use crate::stream::StreamError;
 
 /// Any failure of a `berth` command.
@@ -18,9 +19,10 @@ pub enum CliError {
     /// A `--format` template is unusable.
     #[error(transparent)]
     Format(#[from] FormatError),
-    /// An image reference is malformed.
-    #[error(transparent)]
-    Reference(#[from] ReferenceError),
+    /// An image reference is malformed (in practice [`ImageError::InvalidReference`]),
+    /// worded as Docker's CLI words it.
+    #[error("{}", reference_error_text(.0))]
+    Reference(#[from] ImageError),
     /// An attach stream was malformed or carried a daemon error.
     #[error(transparent)]
     Stream(#[from] StreamError),
@@ -83,6 +85,22 @@ impl CliError {
             CliError::Status { code, .. } => *code,
             _ => 1,
         }
+    }
+}
+
+/// Docker's CLI wording for a rejected reference: the library's error names its reason,
+/// Docker's names the offending repository path when it has upper-case letters.
+fn reference_error_text(e: &ImageError) -> String {
+    match e {
+        ImageError::InvalidReference { input, .. } if !is_full_hex_id(input) => {
+            let path = repository_path(input);
+            if path.chars().any(|c| c.is_ascii_uppercase()) {
+                format!("invalid reference format: repository name ({path}) must be lowercase")
+            } else {
+                format!("invalid reference format: {input:?}")
+            }
+        }
+        other => other.to_string(),
     }
 }
 
@@ -163,6 +181,26 @@ mod tests {
         assert_eq!(daemon("x").exit_code(), 1);
         assert_eq!(daemon("x").to_string(), "Error response from daemon: x");
         assert_eq!(CliError::usage("nope").exit_code(), 1);
+    }
+
+    #[test]
+    fn reference_errors_read_like_docker() {
+        use berth::image::reference::Reference;
+        let e = CliError::from(Reference::parse("BusyBox").unwrap_err());
+        assert_eq!(
+            e.to_string(),
+            "invalid reference format: repository name (library/BusyBox) must be lowercase"
+        );
+        assert_eq!(e.class(), ErrorClass::InvalidArgument);
+        assert_eq!(e.exit_code(), 1);
+        for bad in ["", "a b", "busybox:", "a:b:c"] {
+            let e = CliError::from(Reference::parse(bad).unwrap_err());
+            assert_eq!(e.to_string(), format!("invalid reference format: {bad:?}"));
+            assert_eq!(e.class(), ErrorClass::InvalidArgument);
+        }
+        let hex = "a".repeat(64);
+        let e = CliError::from(Reference::parse(&hex).unwrap_err());
+        assert!(e.to_string().contains("64-byte hexadecimal"), "{e}");
     }
 
     #[test]

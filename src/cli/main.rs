@@ -6,7 +6,6 @@ mod commands;
 mod error;
 mod format;
 mod humanize;
-mod reference;
 mod stream;
 mod table;
 

@@ -154,6 +154,41 @@ fn split_docker_domain(name: &str) -> (String, String) {
     (domain, rest)
 }
 
+/// Docker's `FamiliarName` on a repository name string as the daemon reports it
+/// (`docker.io/library/busybox` is `busybox`, `docker.io/library/a/b` stays `library/a/b`);
+/// unlike [`Reference::familiar_name`] it needs no parse, so it also takes names it would reject.
+pub fn familiar_name(name: &str) -> String {
+    let rest = name
+        .strip_prefix("docker.io/")
+        .or_else(|| name.strip_prefix("index.docker.io/"));
+    match rest {
+        Some(r) => match r.strip_prefix(OFFICIAL_REPO_PREFIX) {
+            Some(short) if !short.contains('/') => short.to_string(),
+            _ => r.to_string(),
+        },
+        None => name.to_string(),
+    }
+}
+
+/// Splits `repo:tag` at the tag's colon, never at a registry port's (`localhost:5000/a`).
+pub fn split_repo_tag(s: &str) -> (&str, Option<&str>) {
+    let last_slash = s.rfind('/').map_or(0, |i| i + 1);
+    match s[last_slash..].rfind(':') {
+        Some(i) => (&s[..last_slash + i], Some(&s[last_slash + i + 1..])),
+        None => (s, None),
+    }
+}
+
+/// The repository path Docker derives from `input` before validating it, tag and digest
+/// removed (`Foo:v1` gives `library/Foo`), for wording errors about references that do not parse.
+pub fn repository_path(input: &str) -> String {
+    let (_, remainder) = split_docker_domain(input);
+    let named = remainder
+        .split_once('@')
+        .map_or(remainder.as_str(), |(n, _)| n);
+    split_repo_tag(named).0.to_string()
+}
+
 impl Reference {
     /// Parses a user-supplied reference the way `docker` does (`ParseNormalizedNamed`).
     pub fn parse(input: &str) -> Result<Reference, ImageError> {
@@ -242,14 +277,7 @@ impl Reference {
 
     /// `busybox` (Docker's `FamiliarName`).
     pub fn familiar_name(&self) -> String {
-        if self.domain == DEFAULT_DOMAIN {
-            self.path
-                .strip_prefix(OFFICIAL_REPO_PREFIX)
-                .unwrap_or(&self.path)
-                .to_string()
-        } else {
-            self.name()
-        }
+        familiar_name(&self.name())
     }
 
     /// `busybox:latest` / `busybox@sha256:...` (Docker's `FamiliarString`).
@@ -372,6 +400,16 @@ mod tests {
     }
 
     #[test]
+    fn familiar_names_keep_library_for_nested_paths() {
+        let r = Reference::parse("docker.io/library/a/b:1").unwrap();
+        assert_eq!(r.familiar(), "library/a/b:1");
+        assert_eq!(
+            Reference::parse("library/busybox").unwrap().familiar_name(),
+            "busybox"
+        );
+    }
+
+    #[test]
     fn familiar_forms() {
         assert_eq!(
             Reference::parse("docker.io/library/busybox:latest")
@@ -418,6 +456,61 @@ mod tests {
             assert_eq!(e.class(), crate::api::ErrorClass::InvalidArgument);
         }
         assert!(Reference::parse("x/a__b.c-d---e").is_ok());
+    }
+
+    #[test]
+    fn familiar_name_of_strings() {
+        assert_eq!(familiar_name("docker.io/library/busybox"), "busybox");
+        assert_eq!(familiar_name("index.docker.io/library/busybox"), "busybox");
+        assert_eq!(familiar_name("docker.io/library/a/b"), "library/a/b");
+        assert_eq!(familiar_name("docker.io/berth/app"), "berth/app");
+        assert_eq!(
+            familiar_name("localhost:5000/berth/app"),
+            "localhost:5000/berth/app"
+        );
+        assert_eq!(familiar_name("busybox"), "busybox");
+    }
+
+    #[test]
+    fn splits_repo_and_tag() {
+        assert_eq!(
+            split_repo_tag("localhost:5000/a:v1"),
+            ("localhost:5000/a", Some("v1"))
+        );
+        assert_eq!(
+            split_repo_tag("localhost:5000/a"),
+            ("localhost:5000/a", None)
+        );
+        assert_eq!(
+            split_repo_tag("busybox:latest"),
+            ("busybox", Some("latest"))
+        );
+        assert_eq!(split_repo_tag("busybox"), ("busybox", None));
+    }
+
+    #[test]
+    fn repository_path_before_validation() {
+        assert_eq!(repository_path("BusyBox"), "library/BusyBox");
+        assert_eq!(repository_path("Foo:v1"), "library/Foo");
+        assert_eq!(
+            repository_path("localhost:5000/Berth/App@sha256:ab"),
+            "Berth/App"
+        );
+        assert_eq!(repository_path("index.docker.io/x:1"), "library/x");
+    }
+
+    #[test]
+    fn parses_cli_examples() {
+        let r = Reference::parse("localhost:5000/berth/app:v1").unwrap();
+        assert_eq!(r.domain, "localhost:5000");
+        assert_eq!(r.path, "berth/app");
+        assert_eq!(r.tag.as_deref(), Some("v1"));
+        assert_eq!(r.familiar_name(), "localhost:5000/berth/app");
+        let r = Reference::parse("berth/app").unwrap();
+        assert_eq!(r.name(), "docker.io/berth/app");
+        assert_eq!(r.familiar_name(), "berth/app");
+        assert!(Reference::parse("a:b:c").is_err());
+        assert!(Reference::parse("a b").is_err());
     }
 
     #[test]

@@ -11,13 +11,13 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use berth::api::models::{ContainerConfig, ContainerCreateResponse, HostConfig, WaitResponse};
+use berth::image::reference::{Reference, familiar_name};
 
 use super::{Ctx, display_json_messages, print_out};
 use crate::client::{
     Attached, Client, ClientError, empty, encode_path, json_body, next_chunk, query,
 };
 use crate::error::{CliError, go_io_error, run_status_error};
-use crate::reference::Reference;
 use crate::stream::{Demuxer, StreamError, StreamKind};
 
 /// `berth run` / `berth container run`.
@@ -212,7 +212,7 @@ async fn create(
         (Err(e), Some(r)) if e.is_not_found() => {
             eprintln!(
                 "Unable to find image '{}' locally",
-                r.familiar_string_with_default_tag()
+                familiar_with_default_tag(&r)
             );
             pull(client, &r).await?;
             client.json(Method::POST, &path, json_body(body)).await?
@@ -224,15 +224,37 @@ async fn create(
 
 /// `POST /images/create?fromImage=...`, progress to stderr.
 async fn pull(client: &Client, r: &Reference) -> Result<(), CliError> {
-    let mut q = vec![("fromImage", r.familiar_name())];
-    match (&r.digest, r.tag_or_latest()) {
-        (Some(d), _) => q.push(("tag", d.clone())),
-        (None, Some(t)) => q.push(("tag", t)),
-        (None, None) => {}
-    }
-    let path = format!("/images/create{}", query(&q));
+    let path = format!("/images/create{}", query(&pull_query(r)));
     let resp = client.send(Method::POST, &path, empty(), None).await?;
     display_json_messages(&path, resp, &mut std::io::stderr()).await
+}
+
+/// `busybox:latest`, `localhost:5000/app@sha256:...`: the familiar form with the
+/// default tag filled in, as Docker prints it in messages. Uses the string form of
+/// `familiar_name` so `docker.io/library/a/b` keeps its `library/`, as Docker's does.
+fn familiar_with_default_tag(r: &Reference) -> String {
+    let r = r.clone().with_default_tag();
+    let mut s = familiar_name(&r.name());
+    if let Some(t) = &r.tag {
+        s.push(':');
+        s.push_str(t);
+    }
+    if let Some(d) = &r.digest {
+        s.push('@');
+        s.push_str(d);
+    }
+    s
+}
+
+/// The `fromImage`/`tag` query of a pull: the digest as the tag if there is one,
+/// else the tag, else `latest`.
+fn pull_query(r: &Reference) -> Vec<(&'static str, String)> {
+    let tag = match (&r.digest, &r.tag) {
+        (Some(d), _) => d.clone(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => "latest".to_string(),
+    };
+    vec![("fromImage", familiar_name(&r.name())), ("tag", tag)]
 }
 
 /// Copies an attach stream to our stdout/stderr: demultiplexed, or raw for a TTY.
@@ -438,6 +460,35 @@ mod tests {
         let mut full = vec!["run"];
         full.extend_from_slice(argv);
         Wrap::try_parse_from(full).unwrap().run
+    }
+
+    #[test]
+    fn pull_names_like_docker() {
+        let r = Reference::parse("busybox").unwrap();
+        assert_eq!(familiar_with_default_tag(&r), "busybox:latest");
+        assert_eq!(
+            pull_query(&r),
+            vec![("fromImage", "busybox".into()), ("tag", "latest".into())]
+        );
+        let r = Reference::parse("localhost:5000/berth/app:v1").unwrap();
+        assert_eq!(familiar_with_default_tag(&r), "localhost:5000/berth/app:v1");
+        assert_eq!(
+            pull_query(&r),
+            vec![
+                ("fromImage", "localhost:5000/berth/app".into()),
+                ("tag", "v1".into())
+            ]
+        );
+        let d = format!("sha256:{}", "a".repeat(64));
+        let r = Reference::parse(&format!("busybox@{d}")).unwrap();
+        assert_eq!(familiar_with_default_tag(&r), format!("busybox@{d}"));
+        assert_eq!(
+            pull_query(&r),
+            vec![("fromImage", "busybox".into()), ("tag", d)]
+        );
+        // Docker keeps `library/` when the official path has more components.
+        let r = Reference::parse("docker.io/library/a/b").unwrap();
+        assert_eq!(familiar_with_default_tag(&r), "library/a/b:latest");
     }
 
     #[test]

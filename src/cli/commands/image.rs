@@ -11,13 +11,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use berth::api::models::{HistoryResponseItem, ImageSummary};
+use berth::image::reference::{Reference, familiar_name, split_repo_tag};
 
 use super::{Ctx, display_json_messages, filters_json, now_unix, print_out, print_rows};
 use crate::client::{ClientError, empty, encode_path, next_chunk, query, reader_body};
 use crate::error::CliError;
 use crate::format::{FormatError, FormatSpec, Template, indent_json};
 use crate::humanize::{human_size, human_size_with_precision, time_ago};
-use crate::reference::{Reference, familiar_name, split_repo_tag};
 
 /// Docker's `stringid.TruncateID`: drop the algorithm, keep 12 characters.
 pub fn truncate_id(id: &str) -> String {
@@ -486,12 +486,7 @@ pub async fn tag(ctx: &Ctx, args: TagArgs) -> Result<(), CliError> {
     }
     let q = [
         ("repo", target.name()),
-        (
-            "tag",
-            target
-                .tag_or_latest()
-                .unwrap_or_else(|| "latest".to_string()),
-        ),
+        ("tag", target.tag.unwrap_or_else(|| "latest".to_string())),
     ];
     let path = format!("/images/{}/tag{}", encode_path(&args.source), query(&q));
     ctx.client.bytes(Method::POST, &path, empty()).await?;
