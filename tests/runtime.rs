@@ -11,7 +11,7 @@ use berth::runtime::{RuntimeError, state};
 
 const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "ls", "id", "hostname", "sleep", "true", "false", "grep", "env", "pwd",
-    "wc", "head", "readlink", "cut", "sort",
+    "wc", "head", "readlink", "cut", "sort", "tty", "stty", "touch",
 ];
 
 fn require_root() {
@@ -49,7 +49,11 @@ impl Fixture {
             "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
         )
         .unwrap();
-        std::fs::write(layer.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+        std::fs::write(
+            layer.join("etc/group"),
+            "root:x:0:\nstaff:x:50:nobody\nnogroup:x:65534:\n",
+        )
+        .unwrap();
         for d in ["state/upper", "state/work", "run"] {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
@@ -68,6 +72,7 @@ impl Fixture {
             open_stdin: false,
             state_dir: root.join("state"),
             run_dir: root.join("run"),
+            ..ContainerSpec::default()
         };
         Fixture { dir, spec }
     }
@@ -639,4 +644,324 @@ async fn run_dirs_too_long_for_a_socket_address_work() {
             "{e:?}"
         ),
     }
+}
+
+/// Reads stdout events until the collected text contains `needle`; returns it all.
+async fn read_until(started: &mut Started, needle: &str) -> String {
+    let read = async {
+        let mut text = String::new();
+        while let Some(ev) = started.events.recv().await {
+            match ev {
+                Event::Stdout(b) => text.push_str(&String::from_utf8_lossy(&b)),
+                Event::Stderr(b) => panic!("unexpected stderr: {}", String::from_utf8_lossy(&b)),
+                Event::Exited(st) => panic!("exited ({st:?}) before {needle:?}; output: {text:?}"),
+            }
+            if text.contains(needle) {
+                return text;
+            }
+        }
+        panic!("events ended before {needle:?}: {text:?}");
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(120), read)
+        .await
+        .expect("the output arrives")
+}
+
+fn status_line(status: &str, key: &str) -> String {
+    status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .unwrap_or_else(|| panic!("no {key} in {status}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn tty_is_the_containers_own_pts_sized_and_one_stream() {
+    let mut fx = Fixture::new(&[
+        "sh",
+        "-c",
+        "tty; stty size; echo to-stderr >&2; readlink /proc/self/fd/2; [ -e /dev/console ] && echo console; echo TERM=$TERM; ls /proc/self/fd | wc -l",
+    ]);
+    fx.spec.tty = true;
+    fx.spec.console_size = Some([33, 101]);
+    fx.spec.env.push("TERM=xterm".into());
+    let out = fx.run().await;
+    assert_eq!(
+        out.stdout,
+        "/dev/pts/0\r\n33 101\r\nto-stderr\r\n/dev/pts/0\r\nconsole\r\nTERM=xterm\r\n4\r\n"
+    );
+    assert_eq!(out.stderr, "", "a tty is a single stream");
+    assert_eq!(out.status.exit_code, 0);
+}
+
+#[tokio::test]
+async fn tty_resize_and_stdin_through_the_master() {
+    let mut fx = Fixture::new(&["sh", "-c", "stty size; read x; echo got=$x; stty size"]);
+    fx.spec.tty = true;
+    fx.spec.open_stdin = true;
+    fx.spec.console_size = Some([24, 80]);
+    let mut started = fx.start().await.unwrap();
+    read_until(&mut started, "24 80\r\n").await;
+    started.control.resize(50, 132).await.unwrap();
+    started.control.write_stdin(b"berth\n").await.unwrap();
+    let out = collect(started).await;
+    // The terminal echoes the input line before the program answers.
+    assert_eq!(out.stdout, "berth\r\ngot=berth\r\n50 132\r\n");
+    fx.assert_cleaned_up(&out.status);
+}
+
+#[tokio::test]
+async fn a_tty_without_a_size_and_without_stdin_works() {
+    let mut fx = Fixture::new(&["sh", "-c", "tty; exit 3"]);
+    fx.spec.tty = true;
+    let out = fx.run().await;
+    assert_eq!(out.stdout, "/dev/pts/0\r\n");
+    assert_eq!(out.status.exit_code, 3);
+}
+
+#[tokio::test]
+async fn rlimits_are_applied_and_others_inherited() {
+    let mut fx = Fixture::new(&["sh", "-c", "ulimit -Sn; ulimit -Hn; ulimit -Hc; ulimit -Hs"]);
+    fx.spec.rlimits = vec![
+        berth::runtime::spec::Rlimit {
+            name: "nofile".into(),
+            soft: 123,
+            hard: 456,
+        },
+        berth::runtime::spec::Rlimit {
+            name: "core".into(),
+            soft: 0,
+            hard: 0,
+        },
+    ];
+    let out = fx.run().await;
+    let show = |v: u64| {
+        if v == libc::RLIM_INFINITY {
+            "unlimited".to_owned()
+        } else {
+            (v / 1024).to_string()
+        }
+    };
+    let (_, stack) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_STACK).unwrap();
+    assert_eq!(out.stdout, format!("123\n456\n0\n{}\n", show(stack)));
+}
+
+#[tokio::test]
+async fn an_rlimit_above_the_daemons_own_is_refused() {
+    let (_, own) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    assert_ne!(own, libc::RLIM_INFINITY, "nofile cannot be unlimited");
+    let mut fx = Fixture::new(&["true"]);
+    fx.spec.rlimits = vec![berth::runtime::spec::Rlimit {
+        name: "nofile".into(),
+        soft: 1024,
+        hard: own + 1,
+    }];
+    let err = fx.start().await.unwrap_err();
+    assert!(matches!(err, RuntimeError::Ulimit { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "ulimit nofile: hard limit {} exceeds the daemon's own hard limit {own}",
+            own + 1
+        )
+    );
+    assert_eq!(err.class(), berth::api::ErrorClass::InvalidArgument);
+    assert_eq!(
+        fx.supervisor_pid(),
+        None,
+        "refused before any supervisor ran"
+    );
+}
+
+#[tokio::test]
+async fn read_only_root_keeps_dev_and_etc_files_writable() {
+    let mut fx = Fixture::new(&[
+        "sh",
+        "-c",
+        "touch /berth-x; echo root=$?; touch /dev/shm/x && echo shm-ok; \
+         echo 1.2.3.4 x >> /etc/hosts && echo hosts-ok; pwd",
+    ]);
+    fx.spec.readonly_rootfs = true;
+    fx.spec.cwd = "/made/for/ro".into();
+    let out = fx.run().await;
+    assert_eq!(out.stdout, "root=1\nshm-ok\nhosts-ok\n/made/for/ro\n");
+    assert!(
+        out.stderr.contains("Read-only file system"),
+        "{}",
+        out.stderr
+    );
+    assert!(!fx.spec.upper.join("berth-x").exists());
+}
+
+fn own_bounding_set() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status_line(&status, "CapBnd:")
+        .trim_start_matches("CapBnd:")
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn privileged_gets_our_bounding_set_sys_rw_and_host_devices() {
+    let devs = berth::runtime::devices::host_devices(Path::new("/dev")).unwrap();
+    let extra = devs
+        .iter()
+        .find(|d| {
+            !["null", "zero", "full", "random", "urandom", "tty"]
+                .iter()
+                .any(|n| d.rel == Path::new(n))
+        })
+        .expect("the host has a device beyond the defaults")
+        .rel
+        .display()
+        .to_string();
+    let mut fx = Fixture::new(&[
+        "sh",
+        "-c",
+        &format!(
+            "grep -E '^Cap(Eff|Bnd)' /proc/self/status; grep NoNewPrivs /proc/self/status; \
+             grep ' /sys ' /proc/self/mountinfo | cut -d' ' -f6 | cut -d, -f1; \
+             [ $(head -c 1 /proc/timer_list | wc -c) = 1 ] && echo unmasked; \
+             [ -e /dev/{extra} ] && echo device"
+        ),
+    ]);
+    fx.spec.privileged = true;
+    // Ignored when privileged, as with Docker.
+    fx.spec.cap_drop = vec!["ALL".into()];
+    let out = fx.run().await;
+    let bnd = own_bounding_set();
+    assert_eq!(
+        out.stdout,
+        format!("CapEff:\t{bnd}\nCapBnd:\t{bnd}\nNoNewPrivs:\t0\nrw\nunmasked\ndevice\n")
+    );
+    // What could not be granted is said in the supervisor's log.
+    let log = std::fs::read_to_string(fx.spec.run_dir.join("supervisor.log")).unwrap_or_default();
+    for c in berth::runtime::capabilities::unavailable() {
+        assert!(log.contains(&c.to_string()), "{c} not in {log}");
+    }
+}
+
+async fn caps_of(add: &[&str], drop: &[&str]) -> String {
+    let mut fx = Fixture::new(&["grep", "-E", "^Cap(Eff|Bnd)", "/proc/self/status"]);
+    fx.spec.cap_add = add.iter().map(|s| s.to_string()).collect();
+    fx.spec.cap_drop = drop.iter().map(|s| s.to_string()).collect();
+    fx.run().await.stdout
+}
+
+#[tokio::test]
+async fn cap_add_and_drop_follow_dockers_rules() {
+    assert_eq!(
+        caps_of(&[], &["ALL"]).await,
+        "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n"
+    );
+    assert_eq!(
+        caps_of(&["NET_ADMIN"], &["all"]).await,
+        "CapEff:\t0000000000001000\nCapBnd:\t0000000000001000\n"
+    );
+    assert_eq!(
+        caps_of(&["cap_net_admin"], &["CHOWN"]).await,
+        "CapEff:\t00000000a80435fa\nCapBnd:\t00000000a80435fa\n"
+    );
+    let mut fx = Fixture::new(&["true"]);
+    fx.spec.cap_add = vec!["foo".into()];
+    let err = fx.start().await.unwrap_err();
+    assert!(matches!(err, RuntimeError::InvalidSpec { .. }), "{err:?}");
+    assert!(
+        err.to_string().ends_with("unknown capability: \"CAP_FOO\""),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn no_new_privileges_only_when_asked() {
+    let mut fx = Fixture::new(&["grep", "NoNewPrivs", "/proc/self/status"]);
+    fx.spec.no_new_privileges = true;
+    assert_eq!(fx.run().await.stdout, "NoNewPrivs:\t1\n");
+    let fx = Fixture::new(&["grep", "NoNewPrivs", "/proc/self/status"]);
+    assert_eq!(fx.run().await.stdout, "NoNewPrivs:\t0\n");
+}
+
+#[tokio::test]
+async fn users_groups_and_group_add() {
+    // nobody is listed in staff (50); group_add adds by name and by number;
+    // the kernel keeps supplementary groups sorted.
+    let mut fx = Fixture::new(&["sh", "-c", "id -u; id -g; id -G"]);
+    fx.spec.user = "nobody".into();
+    fx.spec.group_add = vec!["root".into(), "4242".into()];
+    assert_eq!(fx.run().await.stdout, "65534\n65534\n65534 0 50 4242\n");
+
+    let mut fx = Fixture::new(&["sh", "-c", "id -u; id -g; id -G"]);
+    fx.spec.user = "nobody:root".into();
+    assert_eq!(fx.run().await.stdout, "65534\n0\n0\n");
+
+    let mut fx = Fixture::new(&["sh", "-c", "id -u; id -g"]);
+    fx.spec.user = "5000".into();
+    assert_eq!(fx.run().await.stdout, "5000\n0\n");
+
+    let mut fx = Fixture::new(&["true"]);
+    fx.spec.group_add = vec!["nosuchgroup".into()];
+    let err = fx.start().await.unwrap_err();
+    assert!(matches!(err, RuntimeError::BadUser { .. }), "{err:?}");
+    assert_eq!(err.to_string(), "unable to find group nosuchgroup");
+}
+
+#[tokio::test]
+async fn container_pids_lists_every_process_in_the_namespace() {
+    let fx = Fixture::new(&["sh", "-c", "sleep 100 & sleep 100 & echo ready; wait"]);
+    let mut started = fx.start().await.unwrap();
+    read_until(&mut started, "ready\n").await;
+    let pids = berth::runtime::procs::container_pids(started.pid).unwrap();
+    assert!(pids.len() >= 3, "sh and two sleeps: {pids:?}");
+    assert_eq!(pids[0], started.pid, "the init has the lowest host pid");
+    let init_ns = std::fs::read_link(format!("/proc/{}/ns/pid", started.pid)).unwrap();
+    for p in &pids {
+        assert_eq!(
+            std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap(),
+            init_ns
+        );
+    }
+    let sup = fx.supervisor_pid().unwrap();
+    assert!(
+        !pids.contains(&sup),
+        "the supervisor is not in the container"
+    );
+    assert_eq!(
+        berth::runtime::procs::container_pids_in(&fx.spec.run_dir).unwrap(),
+        pids
+    );
+
+    started.control.signal(9).await.unwrap();
+    let out = collect(started).await;
+    fx.assert_cleaned_up(&out.status);
+    let err = berth::runtime::procs::container_pids_in(&fx.spec.run_dir).unwrap_err();
+    assert!(matches!(err, RuntimeError::ProcessGone { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn sigterm_reaches_a_pid1_that_handles_it() {
+    let fx = Fixture::new(&[
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 42' TERM; echo ready; sleep 1000 & wait",
+    ]);
+    let mut started = fx.start().await.unwrap();
+    read_until(&mut started, "ready\n").await;
+    started.control.signal(libc::SIGTERM).await.unwrap();
+    let out = collect(started).await;
+    assert_eq!(out.stdout, "got-term\n");
+    assert_eq!(out.status.exit_code, 42);
+    fx.assert_cleaned_up(&out.status);
+}
+
+#[tokio::test]
+async fn a_tty_works_with_a_read_only_root_and_a_non_root_user() {
+    let mut fx = Fixture::new(&["sh", "-c", "tty; id -u; echo hi > /dev/tty"]);
+    fx.spec.tty = true;
+    fx.spec.readonly_rootfs = true;
+    fx.spec.user = "nobody".into();
+    fx.spec.privileged = true;
+    let out = fx.run().await;
+    assert_eq!(out.stdout, "/dev/pts/0\r\n65534\r\nhi\r\n");
 }

@@ -1,4 +1,8 @@
-//! Reducing the container init's capabilities to Docker's default set.
+//! The container init's capabilities: Docker's default set, tweaked by
+//! `--cap-add`/`--cap-drop` or replaced by `--privileged`, never more than
+//! what the supervisor itself holds in its bounding set.
+
+use std::str::FromStr;
 
 use caps::{CapSet, Capability, CapsHashSet};
 
@@ -26,6 +30,91 @@ pub fn default_mask() -> u64 {
     DEFAULT_CAPS.iter().fold(0, |m, c| m | c.bitmask())
 }
 
+/// The calling process' bounding set as a bit mask, including capabilities
+/// newer than the `caps` crate (read until the kernel says EINVAL).
+pub fn bounding_mask() -> u64 {
+    let mut mask = 0;
+    for cap in 0..64u64 {
+        // SAFETY: PR_CAPBSET_READ takes an integer argument and touches no memory.
+        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) };
+        if rc < 0 {
+            break;
+        }
+        if rc == 1 {
+            mask |= 1 << cap;
+        }
+    }
+    mask
+}
+
+/// Capabilities this kernel supports that the calling process' bounding set
+/// lacks (e.g. `CAP_SYS_RESOURCE` on hosts that withhold it from root):
+/// what `--privileged` or `--cap-add` cannot grant here, for a warning.
+pub fn unavailable() -> Vec<Capability> {
+    let have = bounding_mask();
+    let mut missing: Vec<Capability> = caps::runtime::thread_all_supported()
+        .into_iter()
+        .filter(|c| have & c.bitmask() == 0)
+        .collect();
+    missing.sort_by_key(|c| c.index());
+    missing
+}
+
+/// One `--cap-add`/`--cap-drop` entry after Docker's normalisation: upper
+/// case, `CAP_` prefixed; `None` stands for `ALL`.
+fn parse(name: &str) -> Result<Option<Capability>, String> {
+    let upper = name.to_ascii_uppercase();
+    if upper == "ALL" {
+        return Ok(None);
+    }
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    Capability::from_str(&full)
+        .map(Some)
+        .map_err(|_| format!("unknown capability: {full:?}"))
+}
+
+/// The capability mask a container gets, with the rules of Docker's
+/// `TweakCapabilities`: `privileged` means everything (add and drop are
+/// ignored); `ALL` in `cap_add` means everything but `cap_drop`; `ALL` in
+/// `cap_drop` means just `cap_add`; otherwise the default set minus
+/// `cap_drop` plus `cap_add`. "Everything" is the caller's bounding set, and
+/// the result never exceeds it: what the daemon lacks is silently not
+/// granted. Unknown names fail with `unknown capability: "CAP_FOO"`.
+pub fn effective_set(
+    privileged: bool,
+    cap_add: &[String],
+    cap_drop: &[String],
+) -> Result<u64, String> {
+    let parse_all = |names: &[String]| -> Result<(bool, u64), String> {
+        let mut all = false;
+        let mut mask = 0;
+        for n in names {
+            match parse(n)? {
+                None => all = true,
+                Some(c) => mask |= c.bitmask(),
+            }
+        }
+        Ok((all, mask))
+    };
+    let (add_all, add) = parse_all(cap_add)?;
+    let (drop_all, drop) = parse_all(cap_drop)?;
+    let have = bounding_mask();
+    let wanted = if privileged {
+        have
+    } else if add_all {
+        have & !drop
+    } else if drop_all {
+        add
+    } else {
+        (default_mask() & !drop) | add
+    };
+    Ok(wanted & have)
+}
+
 /// A capability step failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{step}: {detail}")]
@@ -43,12 +132,10 @@ impl CapsError {
     }
 }
 
-/// Drops everything outside [`DEFAULT_CAPS`] from the bounding set, empties the
-/// inheritable and ambient sets, and sets permitted and effective to the
-/// default set (less what this process does not have). A later `setuid` to a
-/// non-root user then clears permitted and effective, as with Docker.
-pub fn apply_default() -> Result<(), CapsError> {
-    let keep = default_mask();
+/// Drops everything outside `keep` (see [`effective_set`]) from the
+/// bounding set. Runs before the uid change, which needs `CAP_SETUID` and
+/// `CAP_SETGID` in the effective set even when `keep` lacks them.
+pub fn drop_bounding(keep: u64) -> Result<(), CapsError> {
     // Raw prctl rather than `caps::all()`, so capabilities newer than the
     // `caps` crate are dropped too; EINVAL marks the end of the kernel's list.
     for cap in 0..64u64 {
@@ -68,6 +155,14 @@ pub fn apply_default() -> Result<(), CapsError> {
             });
         }
     }
+    Ok(())
+}
+
+/// After the uid change: empties the inheritable and ambient sets and sets
+/// permitted and effective to `keep` (less what this process does not
+/// have). A non-root user has lost both already with `setuid`, which is
+/// what Docker gives non-root users too.
+pub fn restrict(keep: u64) -> Result<(), CapsError> {
     let fail = |step: &str| {
         let step = step.to_owned();
         move |e: caps::errors::CapsError| CapsError {
@@ -79,10 +174,9 @@ pub fn apply_default() -> Result<(), CapsError> {
     caps::clear(None, CapSet::Inheritable).map_err(fail("clear inheritable capabilities"))?;
     let permitted =
         caps::read(None, CapSet::Permitted).map_err(fail("read permitted capabilities"))?;
-    let wanted: CapsHashSet = DEFAULT_CAPS
-        .iter()
-        .copied()
-        .filter(|c| permitted.contains(c))
+    let wanted: CapsHashSet = permitted
+        .into_iter()
+        .filter(|c| keep & c.bitmask() != 0)
         .collect();
     // Effective must stay a subset of permitted, so shrink it first.
     caps::set(None, CapSet::Effective, &wanted).map_err(fail("set effective capabilities"))?;
@@ -94,8 +188,53 @@ pub fn apply_default() -> Result<(), CapsError> {
 mod tests {
     use super::*;
 
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn set(privileged: bool, add: &[&str], drop: &[&str]) -> u64 {
+        effective_set(privileged, &names(add), &names(drop)).unwrap()
+    }
+
     #[test]
     fn default_mask_is_dockers() {
         assert_eq!(default_mask(), 0x0000_0000_a804_25fb);
+    }
+
+    #[test]
+    fn tweaks_follow_dockers_rules() {
+        let have = bounding_mask();
+        let admin = Capability::CAP_NET_ADMIN.bitmask();
+        let chown = Capability::CAP_CHOWN.bitmask();
+        assert_eq!(set(false, &[], &[]), default_mask() & have);
+        assert_eq!(set(false, &["ALL"], &[]), have);
+        assert_eq!(set(true, &[], &["ALL"]), have, "privileged ignores drops");
+        assert_eq!(set(false, &["net_admin"], &["all"]), admin & have);
+        assert_eq!(set(false, &[], &["ALL"]), 0);
+        assert_eq!(set(false, &["all"], &["CAP_CHOWN"]), have & !chown);
+        assert_eq!(
+            set(false, &["CAP_NET_ADMIN"], &["chown"]),
+            ((default_mask() & !chown) | admin) & have
+        );
+    }
+
+    #[test]
+    fn unavailable_capabilities_are_outside_the_bounding_set() {
+        let have = bounding_mask();
+        for c in unavailable() {
+            assert_eq!(have & c.bitmask(), 0, "{c}");
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_refused_with_the_normalised_name() {
+        assert_eq!(
+            effective_set(false, &names(&["foo"]), &[]).unwrap_err(),
+            "unknown capability: \"CAP_FOO\""
+        );
+        assert_eq!(
+            effective_set(false, &[], &names(&["cap_bar"])).unwrap_err(),
+            "unknown capability: \"CAP_BAR\""
+        );
     }
 }

@@ -31,7 +31,7 @@ const EVENT_QUEUE: usize = 64;
 /// Something the container did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A chunk of the container's stdout.
+    /// A chunk of the container's stdout; with a tty, all of its output.
     Stdout(Bytes),
     /// A chunk of the container's stderr.
     Stderr(Bytes),
@@ -86,9 +86,21 @@ impl Control {
         Ok(())
     }
 
-    /// Closes the container's stdin once the queued input is written.
+    /// Closes the container's stdin once the queued input is written. With a
+    /// tty, input just stops being forwarded and the terminal stays open
+    /// (Docker's behaviour: no EOF reaches the program).
     pub async fn close_stdin(&self) -> Result<(), RuntimeError> {
         self.send(proto::CLOSE_STDIN, &[]).await
+    }
+
+    /// Sets the container's terminal size (`TIOCSWINSZ` on the pty master;
+    /// the kernel then sends `SIGWINCH` to the foreground process group).
+    /// Without a tty the supervisor ignores it, as containerd does.
+    pub async fn resize(&self, rows: u16, cols: u16) -> Result<(), RuntimeError> {
+        let mut payload = [0u8; 4];
+        payload[..2].copy_from_slice(&rows.to_be_bytes());
+        payload[2..].copy_from_slice(&cols.to_be_bytes());
+        self.send(proto::RESIZE, &payload).await
     }
 }
 

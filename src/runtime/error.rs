@@ -91,6 +91,19 @@ pub enum RuntimeError {
         /// The socket path.
         socket: PathBuf,
     },
+    /// A resource limit the daemon cannot grant, e.g. `ulimit nofile: hard
+    /// limit 2000000 exceeds the daemon's own hard limit 1048576`.
+    #[error("{message}")]
+    Ulimit {
+        /// What is wrong, naming the limit.
+        message: String,
+    },
+    /// The container's init process is gone (or its pid was reused).
+    #[error("container process {pid} is not running")]
+    ProcessGone {
+        /// The host pid looked for.
+        pid: i32,
+    },
     /// A signal number outside 1..=64.
     #[error("invalid signal {signal}")]
     InvalidSignal {
@@ -107,8 +120,11 @@ impl RuntimeError {
             | RuntimeError::ExecNotFound { .. }
             | RuntimeError::ExecPermissionDenied { .. }
             | RuntimeError::BadUser { .. }
-            | RuntimeError::InvalidSignal { .. } => ErrorClass::InvalidArgument,
-            RuntimeError::NotRunning { .. } => ErrorClass::Conflict,
+            | RuntimeError::InvalidSignal { .. }
+            | RuntimeError::Ulimit { .. } => ErrorClass::InvalidArgument,
+            RuntimeError::NotRunning { .. } | RuntimeError::ProcessGone { .. } => {
+                ErrorClass::Conflict
+            }
             RuntimeError::Connect { .. } => ErrorClass::Unavailable,
             RuntimeError::Init { .. }
             | RuntimeError::Io { .. }

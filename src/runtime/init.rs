@@ -9,7 +9,7 @@
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::fs;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -20,10 +20,15 @@ use nix::unistd::{Gid, Uid};
 
 use super::proto::{FailureKind, StartFailure};
 use super::spec::ContainerSpec;
-use super::{capabilities, rootfs, user};
+use super::{capabilities, devices, rlimits, rootfs, tty, user};
 
 /// The fd the error pipe occupies in the init.
 pub const ERR_FD: RawFd = 3;
+/// The fd the console socket occupies in the init (with a tty only).
+pub const CONSOLE_FD: RawFd = 4;
+/// Staged copies of the inherited fds go at or above this number, so that
+/// moving them into place never overwrites one not yet moved.
+const STAGING_FD: RawFd = 64;
 
 /// `PATH` used for the command lookup when the environment has none (runc's).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -45,6 +50,9 @@ pub struct InitFds {
     pub stderr: RawFd,
     /// Becomes [`ERR_FD`], close-on-exec.
     pub errpipe: RawFd,
+    /// With a tty: the init's end of the socketpair the pty master is sent
+    /// over (see [`super::tty`]); becomes [`CONSOLE_FD`], close-on-exec.
+    pub console: Option<RawFd>,
 }
 
 /// Entry point of the forked child; execs the user's program or exits 1
@@ -91,16 +99,48 @@ fn run(
     };
     rootfs::mount_overlay(&layers, &spec.upper, &spec.work, &root).map_err(other)?;
     crate::network::loopback::bring_up().map_err(other)?;
-    rootfs::mount_inside(&mut rootfs::Host, &root, Some(&spec.run_dir)).map_err(other)?;
+    rootfs::mount_inside(
+        &mut rootfs::Host,
+        &root,
+        Some(&spec.run_dir),
+        spec.privileged,
+    )
+    .map_err(other)?;
+    if spec.privileged {
+        // Still in the host's tree: `/dev` is the host's.
+        let dev = rootfs::resolve_in_root(&root, Path::new("/dev"))
+            .map_err(|e| other(format!("resolve /dev: {e}")))?;
+        devices::host_devices(Path::new("/dev"))
+            .and_then(|list| devices::create(&dev, &list))
+            .map_err(|e| other(format!("copy host devices: {e}")))?;
+    }
     rootfs::pivot(&root).map_err(other)?;
-    rootfs::protect_paths(&mut rootfs::Host).map_err(other)?;
+    if !spec.privileged {
+        rootfs::protect_paths(&mut rootfs::Host).map_err(other)?;
+    }
+    if spec.tty {
+        if fds.console.is_none() {
+            return Err(other("a tty needs a console socket"));
+        }
+        // SAFETY: setup_fds put the console socket on CONSOLE_FD, as
+        // `fds.console` is set; nothing else owns that fd.
+        let socket = unsafe { std::os::fd::OwnedFd::from_raw_fd(CONSOLE_FD) };
+        tty::setup_console(socket, spec.console_size).map_err(other)?;
+    }
     nix::unistd::sethostname(spec.effective_hostname())
         .map_err(|e| other(format!("sethostname: {e}")))?;
 
     let passwd = fs::read_to_string("/etc/passwd").ok();
     let group = fs::read_to_string("/etc/group").ok();
-    let exec_user = user::resolve(&spec.user, passwd.as_deref(), group.as_deref())
+    let mut exec_user = user::resolve(&spec.user, passwd.as_deref(), group.as_deref())
         .map_err(|m| StartFailure::new(FailureKind::BadUser, m))?;
+    let added = user::additional_groups(&spec.group_add, group.as_deref())
+        .map_err(|m| StartFailure::new(FailureKind::BadUser, m))?;
+    for g in added {
+        if !exec_user.sgids.contains(&g) {
+            exec_user.sgids.push(g);
+        }
+    }
     let mut env = spec.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", exec_user.home));
@@ -111,9 +151,17 @@ fn run(
         spec.cwd.as_str()
     };
     rootfs::ensure_cwd(&mut rootfs::Host, Path::new(cwd)).map_err(other)?;
+    if spec.readonly_rootfs {
+        rootfs::remount_root_readonly(&mut rootfs::Host).map_err(other)?;
+    }
 
-    capabilities::apply_default().map_err(other)?;
+    rlimits::apply(&spec.rlimits)
+        .map_err(|e| StartFailure::new(FailureKind::InvalidSpec, e.to_string()))?;
+    let keep = capabilities::effective_set(spec.privileged, &spec.cap_add, &spec.cap_drop)
+        .map_err(|m| StartFailure::new(FailureKind::InvalidSpec, m))?;
+    capabilities::drop_bounding(keep).map_err(other)?;
     set_user(&exec_user)?;
+    capabilities::restrict(keep).map_err(other)?;
     // Set after the uid change, which would clear it: a container whose
     // supervisor died has nobody to reap it or record its exit.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
@@ -124,6 +172,9 @@ fn run(
             errno_text(e)
         ))
     })?;
+    if spec.no_new_privileges {
+        nix::sys::prctl::set_no_new_privs().map_err(|e| other(format!("set no_new_privs: {e}")))?;
+    }
 
     let path_env = env
         .iter()
@@ -133,35 +184,52 @@ fn run(
     exec(&program, &spec.args, &env)
 }
 
-/// Puts the pipes on fds 0-2, the error pipe on [`ERR_FD`] (close-on-exec),
-/// and closes every other inherited fd so nothing of the supervisor leaks.
+/// Puts the stdio fds on 0-2, the error pipe on [`ERR_FD`] and the console
+/// socket (if any) on [`CONSOLE_FD`] (both close-on-exec), and closes every
+/// other inherited fd so nothing of the supervisor leaks.
 fn setup_fds(fds: &InitFds, err_fd: &mut RawFd) -> std::io::Result<()> {
-    for (src, dst) in [(fds.stdin, 0), (fds.stdout, 1), (fds.stderr, 2)] {
-        // SAFETY: dup2 and fcntl act on descriptors only; the sources are open
-        // fds of this process, and 0-2 are ours to replace.
+    let stage = |fd: RawFd| -> std::io::Result<RawFd> {
+        // SAFETY: F_DUPFD_CLOEXEC duplicates an open fd of this process onto
+        // the lowest free number >= STAGING_FD; it never replaces an open fd.
+        let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, STAGING_FD) };
+        if new < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(new)
+    };
+    let mut moves = vec![
+        (stage(fds.stdin)?, 0, false),
+        (stage(fds.stdout)?, 1, false),
+        (stage(fds.stderr)?, 2, false),
+        (stage(fds.errpipe)?, ERR_FD, true),
+    ];
+    if let Some(c) = fds.console {
+        moves.push((stage(c)?, CONSOLE_FD, true));
+    }
+    for (src, dst, cloexec) in moves {
+        let flags = if cloexec { libc::FD_CLOEXEC } else { 0 };
+        // SAFETY: dup2 and fcntl act on descriptors only; the sources are
+        // staged copies, and the targets are the fixed slots the init owns
+        // (whatever the supervisor had there must not reach the container).
         unsafe {
-            if libc::dup2(src, dst) < 0 || libc::fcntl(dst, libc::F_SETFD, 0) < 0 {
+            if libc::dup2(src, dst) < 0 || libc::fcntl(dst, libc::F_SETFD, flags) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
         }
+        if dst == ERR_FD {
+            *err_fd = ERR_FD;
+        }
     }
-    if *err_fd != ERR_FD {
-        // SAFETY: as above; whatever sat on fd 3 was a supervisor fd the
-        // container must not inherit anyway.
-        if unsafe { libc::dup2(*err_fd, ERR_FD) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        *err_fd = ERR_FD;
-    }
-    // SAFETY: fcntl on an open fd; close_range only closes descriptors, and no
-    // Rust object of this never-returning child will use those fds again.
-    unsafe {
-        if libc::fcntl(ERR_FD, libc::F_SETFD, libc::FD_CLOEXEC) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if libc::syscall(libc::SYS_close_range, ERR_FD + 1, u32::MAX, 0) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+    let first_free = if fds.console.is_some() {
+        CONSOLE_FD + 1
+    } else {
+        ERR_FD + 1
+    };
+    // SAFETY: close_range only closes descriptors (the staged copies and
+    // everything the supervisor had open); no Rust object of this
+    // never-returning child will use those fds again.
+    if unsafe { libc::syscall(libc::SYS_close_range, first_free, u32::MAX, 0) } < 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }

@@ -12,8 +12,10 @@
 //! - [`supervisor`]: [`supervisor::supervisor_main`], run by `berthd` when
 //!   `argv[1]` is [`supervisor::SUPERVISOR_ARG`], before tokio starts.
 //! - [`proto`]: the frames on the supervisor socket.
-//! - [`init`], [`rootfs`], [`capabilities`], [`user`], [`etc`]: what the
-//!   container init does between fork and exec.
+//! - [`init`], [`rootfs`], [`capabilities`], [`rlimits`], [`devices`],
+//!   [`user`], [`etc`]: what the container init does between fork and exec.
+//! - [`procs`]: the host pids of a container's processes (for `top`).
+//! - [`tty`]: the container's terminal (pty in its own devpts, master sent to the supervisor).
 //!
 //! Files, per container:
 //! - exec root `RUN_DIR` (`/run/berth/containers/<id>`, created by
@@ -33,14 +35,18 @@
 
 pub mod capabilities;
 pub mod client;
+pub mod devices;
 pub mod error;
 pub mod etc;
 pub mod init;
+pub mod procs;
 pub mod proto;
+pub mod rlimits;
 pub mod rootfs;
 pub mod spec;
 pub mod state;
 pub mod supervisor;
+pub mod tty;
 pub mod user;
 
 pub use error::RuntimeError;

@@ -10,7 +10,10 @@
 //!   answered by `STARTED` or `START_FAILED`. Accepted once per supervisor.
 //! - `SIGNAL` (4-byte big-endian signal number): signal the container init.
 //! - `STDIN` (bytes): append to the container's stdin (ignored without `open_stdin`).
-//! - `CLOSE_STDIN` (empty): close the container's stdin once buffered input is written.
+//! - `CLOSE_STDIN` (empty): close the container's stdin once buffered input
+//!   is written; with a tty, just stop forwarding (the terminal stays open, as with Docker).
+//! - `RESIZE` (2-byte big-endian rows, then cols): set the tty's size
+//!   (the kernel sends `SIGWINCH`); ignored without a tty.
 //!
 //! Supervisor → client:
 //! - `HELLO` (JSON [`Hello`]): first frame on every connection.
@@ -35,6 +38,8 @@ pub const SIGNAL: u8 = 2;
 pub const STDIN: u8 = 3;
 /// Client → supervisor: close the container's stdin.
 pub const CLOSE_STDIN: u8 = 4;
+/// Client → supervisor: set the terminal size.
+pub const RESIZE: u8 = 5;
 
 /// Supervisor → client: greeting with the container's current state.
 pub const HELLO: u8 = 16;

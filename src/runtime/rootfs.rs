@@ -352,8 +352,14 @@ fn remount_readonly(k: &mut impl MountOps, path: &Path, keep: MsFlags) -> Result
 
 /// Mounts the kernel filesystems and `/dev` inside `root` (the overlay), and
 /// binds the generated `/etc` files in `etc_dir` (when given) over the
-/// container's own. Mount points are resolved inside `root`.
-pub fn mount_inside(k: &mut impl MountOps, root: &Path, etc_dir: Option<&Path>) -> Result<()> {
+/// container's own. Mount points are resolved inside `root`. `/sys` is
+/// read-only unless `sys_writable` (Docker's `--privileged`).
+pub fn mount_inside(
+    k: &mut impl MountOps,
+    root: &Path,
+    etc_dir: Option<&Path>,
+    sys_writable: bool,
+) -> Result<()> {
     let common = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
 
     let proc_dir = in_root(root, "/proc")?;
@@ -364,10 +370,17 @@ pub fn mount_inside(k: &mut impl MountOps, root: &Path, etc_dir: Option<&Path>) 
     let sys_dir = in_root(root, "/sys")?;
     k.mkdir_all(&sys_dir)
         .map_err(err("create directory", &sys_dir))?;
+    let sys_ro = if sys_writable {
+        MsFlags::empty()
+    } else {
+        MsFlags::MS_RDONLY
+    };
     // A fresh sysfs shows this network namespace's devices only.
-    if mount_fs(k, "sysfs", &sys_dir, common | MsFlags::MS_RDONLY, None).is_err() {
+    if mount_fs(k, "sysfs", &sys_dir, common | sys_ro, None).is_err() {
         bind(k, Path::new("/sys"), &sys_dir, MsFlags::MS_REC)?;
-        remount_readonly(k, &sys_dir, common)?;
+        if !sys_writable {
+            remount_readonly(k, &sys_dir, common)?;
+        }
     }
 
     let dev = in_root(root, "/dev")?;
@@ -481,6 +494,16 @@ pub fn protect_paths(k: &mut impl MountOps) -> Result<()> {
         remount_readonly(k, path, keep)?;
     }
     Ok(())
+}
+
+/// Makes the root mount read-only (`--read-only`); runs after [`pivot`] and
+/// [`ensure_cwd`]. Only the root mount changes: `/dev`, `/dev/shm`, `/proc`,
+/// the `/etc` files and other mounts on top keep their own flags, as with Docker.
+pub fn remount_root_readonly(k: &mut impl MountOps) -> Result<()> {
+    let root = Path::new("/");
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    k.mount(None, root, None, flags, None)
+        .map_err(err("remount read-only", root))
 }
 
 /// Creates the working directory `cwd` (relative to `/`) when missing, as Docker does.
@@ -621,7 +644,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let mut k = Recorder::new(root.path());
         k.kinds.push(("R/etc/hosts", PathKind::Other));
-        mount_inside(&mut k, root.path(), Some(Path::new("/run/c"))).unwrap();
+        mount_inside(&mut k, root.path(), Some(Path::new("/run/c")), false).unwrap();
 
         let mut want = vec![
             "mkdir R/proc".to_owned(),
@@ -691,7 +714,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let mut k = Recorder::new(root.path());
         k.failing_fstype = Some("sysfs");
-        mount_inside(&mut k, root.path(), None).unwrap();
+        mount_inside(&mut k, root.path(), None, false).unwrap();
         let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC;
         let i = k.ops.iter().position(|o| o == "mkdir R/sys").unwrap();
         assert_eq!(
@@ -752,9 +775,26 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let mut k = Recorder::new(root.path());
         k.kinds.push(("R/etc/hostname", PathKind::Dir));
-        let e = mount_inside(&mut k, root.path(), Some(Path::new("/run/c"))).unwrap_err();
+        let e = mount_inside(&mut k, root.path(), Some(Path::new("/run/c")), false).unwrap_err();
         assert_eq!(e.source.raw_os_error(), Some(libc::EISDIR));
         assert!(e.to_string().contains("etc/hostname"), "{e}");
+    }
+
+    #[test]
+    fn privileged_sysfs_is_writable_and_root_remounts_read_only() {
+        let root = tempfile::tempdir().unwrap();
+        let mut k = Recorder::new(root.path());
+        mount_inside(&mut k, root.path(), None, true).unwrap();
+        assert!(k.ops.contains(&m("sysfs", "R/sys", "sysfs", COMMON, "-")));
+        let mut k = Recorder::new(root.path());
+        k.failing_fstype = Some("sysfs");
+        mount_inside(&mut k, root.path(), None, true).unwrap();
+        assert!(!k.ops.iter().any(|o| o.contains("REMOUNT")), "{:?}", k.ops);
+
+        let mut k = Recorder::new(Path::new("/nonexistent-root"));
+        remount_root_readonly(&mut k).unwrap();
+        let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        assert_eq!(k.ops, [m("-", "/", "-", ro, "-")]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub const SPEC_VERSION: u32 = 1;
 
 /// A container's runtime configuration, already resolved by the daemon from
 /// the image config and the create request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerSpec {
     /// [`SPEC_VERSION`].
     pub version: u32,
@@ -36,7 +36,12 @@ pub struct ContainerSpec {
     /// The container's hostname (UTS namespace, `/etc/hostname`, `/etc/hosts`);
     /// "" means the first 12 characters of the ID, as with Docker.
     pub hostname: String,
-    /// Whether the process gets a terminal; only `false` is supported so far.
+    /// Whether the process gets a terminal (Docker's `Tty`): a pty allocated
+    /// in the container's own `/dev/pts` (so it is `/dev/pts/0`), bound on
+    /// `/dev/console`, the controlling terminal of a new session and the
+    /// process' stdin, stdout and stderr. Its output arrives as one stream
+    /// ([`Event::Stdout`](super::client::Event::Stdout)). `TERM` is whatever
+    /// [`env`](Self::env) says (Docker's daemon adds `TERM=xterm`).
     pub tty: bool,
     /// Whether stdin is a pipe the daemon writes to (else `/dev/null`).
     pub open_stdin: bool,
@@ -47,6 +52,51 @@ pub struct ContainerSpec {
     /// `/etc/resolv.conf` (bound over the image's files, as Docker does), the
     /// rootfs mount point.
     pub run_dir: PathBuf,
+    /// Initial terminal size `[rows, cols]` with [`tty`](Self::tty) (Docker's
+    /// `ConsoleSize` is `[height, width]` too); `None` or a zero leaves the
+    /// kernel's 0x0. Later changes: [`Control::resize`](super::client::Control::resize).
+    #[serde(default)]
+    pub console_size: Option<[u16; 2]>,
+    /// Resource limits set before exec (Docker's `Ulimits`); every other
+    /// limit is inherited from the daemon, as with Docker.
+    #[serde(default)]
+    pub rlimits: Vec<Rlimit>,
+    /// Remount the root read-only after the standard mounts (Docker's
+    /// `ReadonlyRootfs`); `/dev`, `/dev/shm`, `/proc` and the `/etc` files stay writable.
+    #[serde(default)]
+    pub readonly_rootfs: bool,
+    /// Docker's `Privileged`: every capability in the supervisor's own bounding
+    /// set ([`cap_add`](Self::cap_add)/[`cap_drop`](Self::cap_drop) are then
+    /// ignored, as with Docker), no masked or read-only paths, `/sys`
+    /// read-write, and the host's device nodes (see [`super::devices`]).
+    #[serde(default)]
+    pub privileged: bool,
+    /// Capabilities added to Docker's default set (Docker's `CapAdd`): names
+    /// with or without `CAP_`, any case, or `ALL`. See [`super::capabilities::effective_set`].
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    /// Capabilities removed from Docker's default set (Docker's `CapDrop`), same names.
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    /// Set `no_new_privs` before exec (`--security-opt no-new-privileges`).
+    #[serde(default)]
+    pub no_new_privileges: bool,
+    /// Supplementary groups added to the user's own (Docker's `GroupAdd`):
+    /// names resolved in the container's `/etc/group`, or numbers.
+    #[serde(default)]
+    pub group_add: Vec<String>,
+}
+
+/// One resource limit, as Docker's `Ulimits` entries give it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rlimit {
+    /// Docker's short name: `nofile`, `nproc`, `core`, `memlock`, `stack`,
+    /// `cpu`, `fsize`, ... (see [`super::rlimits::NAMES`]).
+    pub name: String,
+    /// Soft limit; `u64::MAX` is unlimited (Docker's `-1`).
+    pub soft: u64,
+    /// Hard limit; `u64::MAX` is unlimited (Docker's `-1`).
+    pub hard: u64,
 }
 
 impl ContainerSpec {
@@ -75,9 +125,17 @@ impl ContainerSpec {
         if self.args.is_empty() || self.args[0].is_empty() {
             return Err(invalid("no command specified".into()));
         }
-        if self.tty {
-            return Err(invalid("a tty is not supported yet".into()));
-        }
+        super::capabilities::effective_set(self.privileged, &self.cap_add, &self.cap_drop)
+            .map_err(invalid)?;
+        super::rlimits::check(&self.rlimits).map_err(|e| match e {
+            super::rlimits::RlimitError::Unknown { .. } => invalid(e.to_string()),
+            super::rlimits::RlimitError::Sys { .. } => RuntimeError::Init {
+                message: e.to_string(),
+            },
+            _ => RuntimeError::Ulimit {
+                message: e.to_string(),
+            },
+        })?;
         if self.hostname.len() > 64 || self.hostname.contains(['\0', '\n']) {
             return Err(invalid(format!("invalid hostname {:?}", self.hostname)));
         }
@@ -120,6 +178,7 @@ pub(crate) mod tests {
             open_stdin: false,
             state_dir: "/r/state".into(),
             run_dir: "/r/run".into(),
+            ..ContainerSpec::default()
         }
     }
 
@@ -156,5 +215,42 @@ pub(crate) mod tests {
         let mut s = sample();
         s.version = 9;
         assert!(s.validate().is_err());
+        let mut s = sample();
+        s.cap_add = vec!["foo".into()];
+        assert_eq!(
+            s.validate().unwrap_err().to_string(),
+            "invalid container spec for abc: unknown capability: \"CAP_FOO\""
+        );
+        let mut s = sample();
+        s.rlimits = vec![Rlimit {
+            name: "nofiles".into(),
+            soft: 1,
+            hard: 1,
+        }];
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("invalid ulimit type: nofiles")
+        );
+    }
+
+    #[test]
+    fn older_spec_files_still_read() {
+        let mut json: serde_json::Value = serde_json::to_value(sample()).unwrap();
+        for f in [
+            "console_size",
+            "rlimits",
+            "readonly_rootfs",
+            "privileged",
+            "cap_add",
+            "cap_drop",
+            "no_new_privileges",
+            "group_add",
+        ] {
+            json.as_object_mut().unwrap().remove(f).unwrap();
+        }
+        let s: ContainerSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(s, sample());
     }
 }

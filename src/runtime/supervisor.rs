@@ -1,6 +1,7 @@
 //! The per-container supervisor: a tiny single-threaded process (a poll
 //! loop, no tokio) that is the parent of the container init, holds its stdio
-//! pipes, reaps it, records its exit in `exit.json`, and outlives the daemon.
+//! pipes (or, with a tty, the pty master), reaps it, records its exit in
+//! `exit.json`, and outlives the daemon.
 //!
 //! `berthd __berth_supervisor RUN_DIR` (see [`SUPERVISOR_ARG`]) reads
 //! `RUN_DIR/spec.json`, calls `setsid` and forks; the forked supervisor binds
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::OFlag;
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::{Signal, kill};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, pipe2, setsid};
 
@@ -36,6 +38,7 @@ use super::init::{self, InitFds};
 use super::proto::{self, FailureKind, Hello, Phase, StartFailure, StartedMsg};
 use super::spec::ContainerSpec;
 use super::state::{self, ExitStatus, SupervisorInfo};
+use super::tty;
 
 /// `argv[1]` that makes `berthd` run [`supervisor_main`] instead of the daemon.
 pub const SUPERVISOR_ARG: &str = "__berth_supervisor";
@@ -536,6 +539,7 @@ impl Supervisor {
                 }
             }
             proto::CLOSE_STDIN => self.stdin_closing = true,
+            proto::RESIZE => self.resize(payload),
             other => self.log(format!("unknown request tag {other}")),
         }
     }
@@ -552,18 +556,50 @@ impl Supervisor {
                 "container already started",
             ));
         }
-        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
-        let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
-        let (errpipe_r, errpipe_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
-        let (stdin_child, stdin_w): (OwnedFd, Option<OwnedFd>) = if self.spec.open_stdin {
-            let (r, w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
-            (r, Some(w))
-        } else {
-            let null = File::open("/dev/null").map_err(|e| {
-                StartFailure::new(FailureKind::Other, format!("open /dev/null: {e}"))
-            })?;
-            (null.into(), None)
+        let open_null = || {
+            File::open("/dev/null")
+                .map(OwnedFd::from)
+                .map_err(|e| StartFailure::new(FailureKind::Other, format!("open /dev/null: {e}")))
         };
+        // With a tty the init's stdio is the pty slave it allocates itself;
+        // until then it holds /dev/null.
+        let (out_r, out_w, err_r, err_w) = if self.spec.tty {
+            (None, open_null()?, None, open_null()?)
+        } else {
+            let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
+            let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
+            (Some(out_r), out_w, Some(err_r), err_w)
+        };
+        let (errpipe_r, errpipe_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
+        let (stdin_child, stdin_w): (OwnedFd, Option<OwnedFd>) =
+            if self.spec.open_stdin && !self.spec.tty {
+                let (r, w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
+                (r, Some(w))
+            } else {
+                (open_null()?, None)
+            };
+        let console = if self.spec.tty {
+            let pair = socketpair(
+                AddressFamily::Unix,
+                SockType::Stream,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(|e| fail("socketpair", e))?;
+            Some(pair)
+        } else {
+            None
+        };
+        if self.spec.privileged {
+            let missing = super::capabilities::unavailable();
+            if !missing.is_empty() {
+                let names: Vec<String> = missing.iter().map(|c| c.to_string()).collect();
+                self.log(format!(
+                    "privileged: not in our bounding set, so not granted: {}",
+                    names.join(", ")
+                ));
+            }
+        }
         // An exit file from an earlier run of this container must not be
         // mistaken for this run's.
         let exit_file = self.spec.state_dir.join(state::EXIT_FILE);
@@ -582,6 +618,7 @@ impl Supervisor {
             stdout: out_w.as_raw_fd(),
             stderr: err_w.as_raw_fd(),
             errpipe: errpipe_w.as_raw_fd(),
+            console: console.as_ref().map(|(_, child_end)| child_end.as_raw_fd()),
         };
         // SAFETY: the supervisor is single-threaded, so the child may run
         // arbitrary code; it ends in execve or _exit and never returns.
@@ -590,6 +627,24 @@ impl Supervisor {
             ForkResult::Parent { child } => child,
         };
         drop((out_w, err_w, errpipe_w, stdin_child));
+        // The init sends the pty master before it execs; a closed socket
+        // without one means it failed, which the error pipe then tells.
+        let master = match console {
+            Some((ours, child_end)) => {
+                drop(child_end);
+                match tty::recv_master(&ours) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let f = StartFailure::new(
+                            FailureKind::Other,
+                            format!("receive the pty master: {e}"),
+                        );
+                        return Err(self.abort_child(child, f));
+                    }
+                }
+            }
+            None => None,
+        };
 
         let mut report = Vec::new();
         let read = File::from(errpipe_r).read_to_end(&mut report);
@@ -629,12 +684,36 @@ impl Supervisor {
             }
             f
         };
+        let (stdout, stdin) = match master {
+            Some(master) => {
+                // Stdin gets its own handle on the master, so "closing" it
+                // only stops forwarding: the terminal stays open.
+                let stdin = if self.spec.open_stdin {
+                    match master.try_clone() {
+                        Ok(fd) => Some(fd),
+                        Err(e) => {
+                            let msg = format!("duplicate the pty master: {e}");
+                            let f = StartFailure::new(FailureKind::Other, msg);
+                            return Err(self.abort_child(child, f));
+                        }
+                    }
+                } else {
+                    None
+                };
+                (Some(master), stdin)
+            }
+            None if self.spec.tty => {
+                let f = StartFailure::new(FailureKind::Other, "the init sent no pty master");
+                return Err(self.abort_child(child, f));
+            }
+            None => (out_r, stdin_w),
+        };
         self.container = Some(Container {
             pid: child,
             pidfd: Some(pidfd),
-            stdout: Some(nonblocking(out_r)),
-            stderr: Some(nonblocking(err_r)),
-            stdin: stdin_w.map(nonblocking),
+            stdout: stdout.map(nonblocking),
+            stderr: err_r.map(nonblocking),
+            stdin: stdin.map(nonblocking),
             status: None,
         });
         self.info.container_pid = Some(child.as_raw());
@@ -643,6 +722,25 @@ impl Supervisor {
             self.log(e);
         }
         Ok(child.as_raw())
+    }
+
+    /// Sets the tty's size from a `RESIZE` payload; ignored without a tty.
+    fn resize(&self, payload: &[u8]) {
+        let Ok(raw) = <[u8; 4]>::try_from(payload) else {
+            self.log("malformed resize request");
+            return;
+        };
+        let rows = u16::from_be_bytes([raw[0], raw[1]]);
+        let cols = u16::from_be_bytes([raw[2], raw[3]]);
+        let master = match &self.container {
+            Some(c) if self.spec.tty => c.stdout.as_ref(),
+            _ => None,
+        };
+        if let Some(m) = master
+            && let Err(e) = tty::set_winsize(m.as_raw_fd(), rows, cols)
+        {
+            self.log(format!("resize tty to {rows}x{cols}: {e}"));
+        }
     }
 
     /// Kills and reaps a child that failed to start; returns its failure.
@@ -682,6 +780,8 @@ impl Supervisor {
                     e.kind(),
                     io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
                 ) => {}
+            // A pty master reads EIO once no slave fd is left: the end.
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => *pipe = None,
             Err(e) => {
                 *pipe = None;
                 self.log(format!("read container output: {e}"));

@@ -132,6 +132,27 @@ pub fn resolve(spec: &str, passwd: Option<&str>, group: Option<&str>) -> Result<
     Ok(user)
 }
 
+/// Resolves Docker's `GroupAdd` entries (runc's `GetAdditionalGroups`): a
+/// group name or gid found in `group`, else a plain number. Errors are
+/// runc's message, e.g. `unable to find group foo`.
+pub fn additional_groups(names: &[String], group: Option<&str>) -> Result<Vec<u32>, String> {
+    let mut gids = Vec::new();
+    for name in names {
+        let found = group
+            .and_then(|g| group_entries(g).find(|e| e.name == name || e.gid.to_string() == *name));
+        let gid = match found {
+            Some(e) => e.gid,
+            None => name
+                .parse::<u32>()
+                .map_err(|_| format!("unable to find group {name}"))?,
+        };
+        if !gids.contains(&gid) {
+            gids.push(gid);
+        }
+    }
+    Ok(gids)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +216,23 @@ mod tests {
             resolve("foo", None, None).unwrap_err(),
             "unable to find user foo: no matching entries in passwd file"
         );
+    }
+
+    #[test]
+    fn added_groups_resolve_by_name_or_number() {
+        let names: Vec<String> = ["staff", "4242", "10", "staff"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            additional_groups(&names, Some(GROUP)).unwrap(),
+            [50, 4242, 10]
+        );
+        assert_eq!(
+            additional_groups(&["nosuch".into()], Some(GROUP)).unwrap_err(),
+            "unable to find group nosuch"
+        );
+        assert_eq!(additional_groups(&["7".into()], None).unwrap(), [7]);
     }
 
     #[test]
