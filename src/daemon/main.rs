@@ -73,8 +73,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let _lock = lock::DataRootLock::acquire(&config.data_root)?;
     let images = ImageStore::open(&config.data_root)?;
     let exe = std::env::current_exe().context("locating the berthd binary")?;
-    let containers = ContainerService::open(&config.data_root, &config.exec_root, exe)
-        .context("loading container state")?;
+    let containers = Arc::new(
+        ContainerService::open(&config.data_root, &config.exec_root, exe)
+            .context("loading container state")?,
+    );
+    // Before the socket is bound: clients never see a half-recovered table.
+    containers.adopt().await;
     let listener = server::bind(&config.socket, &config.group)
         .with_context(|| format!("listening on {}", config.socket.display()))?;
     lock::write_pidfile(&config.pidfile)?;
@@ -87,7 +91,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let svc = Arc::new(Services {
         config: config.clone(),
         images,
-        containers: Arc::new(containers),
+        containers,
     });
     server::serve(listener, svc, shutdown_signal()).await;
     tracing::info!("shutting down");

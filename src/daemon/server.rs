@@ -177,13 +177,18 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
         (&Method::POST, ["containers", "create"]) => {
             containers::create(svc, &q, req.into_body()).await
         }
-        (&Method::GET, ["containers", "json"]) => Ok(containers::list(svc, &q)),
+        (&Method::GET, ["containers", "json"]) => containers::list(svc, &q).await,
         (_, ["containers", id, rest @ ..]) => {
             let c = svc.containers.get(id)?;
             match (&method, rest) {
-                (&Method::GET, ["json"]) => Ok(containers::inspect(&c)),
+                (&Method::GET, ["json"]) => containers::inspect(c, &q).await,
+                (&Method::GET, ["top"]) => containers::top(c, &q).await,
                 (&Method::POST, ["start"]) => containers::start(svc, c).await,
-                (&Method::POST, ["kill"]) => containers::kill(svc, c, &q).await,
+                (&Method::POST, ["stop"]) => containers::stop(svc, c, &q).await,
+                (&Method::POST, ["restart"]) => containers::restart(svc, c, &q).await,
+                (&Method::POST, ["rename"]) => containers::rename(svc, c, &q).await,
+                (&Method::POST, ["resize"]) => containers::resize(c, &q).await,
+                (&Method::POST, ["kill"]) => containers::kill(svc, c, id, &q).await,
                 (&Method::POST, ["wait"]) => containers::wait(c, &q).await,
                 (&Method::POST, ["attach"]) => containers::attach(c, &q, req).await,
                 (&Method::DELETE, []) => containers::remove(svc, c, &q).await,

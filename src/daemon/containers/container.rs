@@ -3,7 +3,7 @@
 //! and the clients waiting for it to exit or be removed.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -114,15 +114,17 @@ pub type Output = (Stream, Bytes);
 /// A container in the daemon's table.
 #[derive(Debug)]
 pub struct Container {
-    /// What it was created as.
+    /// What it was created as (`def.name` is the name at creation; see [`Container::name`]).
     pub def: Definition,
+    /// The current name, without the leading `/` (rename changes it).
+    pub(super) name: RwLock<String>,
     /// Host settings from the create request.
     pub host_config: HostConfig,
     /// `<data-root>/containers/<id>`.
     pub state_dir: PathBuf,
     /// `<exec-root>/containers/<id>`.
     pub run_dir: PathBuf,
-    /// Serialises start, kill and remove on this container.
+    /// Serialises start, stop, restart, rename and remove on this container.
     pub op: tokio::sync::Mutex<()>,
     pub(super) state: Mutex<RunState>,
     pub(super) attached: Mutex<Vec<mpsc::UnboundedSender<Output>>>,
@@ -141,6 +143,7 @@ impl Container {
         run_dir: PathBuf,
     ) -> Container {
         Container {
+            name: RwLock::new(def.name.clone()),
             def,
             host_config,
             state_dir,
@@ -152,6 +155,11 @@ impl Container {
             removal_waiters: Mutex::new(Vec::new()),
             control: watch::channel(None).0,
         }
+    }
+
+    /// The current name, without the leading `/`.
+    pub fn name(&self) -> String {
+        self.name.read().expect("name lock").clone()
     }
 
     /// A copy of the current state.
@@ -170,7 +178,10 @@ impl Container {
     /// Resolves with the exit code of the next exit.
     pub fn next_exit(&self) -> oneshot::Receiver<i64> {
         let (tx, rx) = oneshot::channel();
-        self.exit_waiters.lock().expect("waiter lock").push(tx);
+        let mut waiters = self.exit_waiters.lock().expect("waiter lock");
+        // Callers that checked and found nothing to wait for dropped theirs.
+        waiters.retain(|w| !w.is_closed());
+        waiters.push(tx);
         rx
     }
 

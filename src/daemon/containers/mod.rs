@@ -1,9 +1,11 @@
-//! The container table: create, start, kill, remove, wait, attach. Each
+//! The container table: create, start, stop, restart, kill, rename, remove,
+//! wait, attach, and adoption of containers that outlived a previous daemon. Each
 //! container's files live in `<data-root>/containers/<id>/` (config.json,
 //! hostconfig.json, state.json, upper/, work/) and `<exec-root>/containers/<id>/`
 //! (supervisor socket, spec). The table is rebuilt from those at start.
 
 mod container;
+pub mod hostcfg;
 pub mod merge;
 mod names;
 
@@ -85,26 +87,9 @@ impl ContainerService {
         let read = |name: &str| std::fs::read(dir.join(name));
         let def: Definition = serde_json::from_slice(&read("config.json")?)?;
         let host_config: HostConfig = serde_json::from_slice(&read("hostconfig.json")?)?;
-        let mut state: RunState = serde_json::from_slice(&read("state.json")?)?;
+        // A container recorded as running stays so until `adopt` checks it.
+        let state: RunState = serde_json::from_slice(&read("state.json")?)?;
         let state_dir = dir.to_path_buf();
-        if state.status == Status::Running {
-            // The process ran when the daemon stopped; it may have exited since.
-            match client::read_exit_status(&state_dir) {
-                Some(exit) => {
-                    state.status = Status::Exited;
-                    state.exit_code = i64::from(exit.exit_code);
-                    state.finished_at = Some(exit.finished_at);
-                }
-                None => {
-                    state.status = Status::Exited;
-                    state.exit_code = 255;
-                    state.error =
-                        "container's supervisor vanished while the daemon was down".to_owned();
-                }
-            }
-            state.pid = 0;
-            atomic_write(&dir.join("state.json"), &serde_json::to_vec(&state)?)?;
-        }
         let run_dir = self.run_dir.join(&def.id);
         Ok(Container::new(def, host_config, state, state_dir, run_dir))
     }
@@ -139,7 +124,7 @@ impl ContainerService {
             return Ok(c.clone());
         }
         let name = key.strip_prefix('/').unwrap_or(key);
-        if let Some(c) = table.values().find(|c| c.def.name == name) {
+        if let Some(c) = table.values().find(|c| c.name() == name) {
             return Ok(c.clone());
         }
         let mut matches = table
@@ -156,6 +141,7 @@ impl ContainerService {
 
     /// `POST /containers/create`.
     pub fn create(&self, req: CreateRequest, image: ResolvedImage) -> ApiResult<Arc<Container>> {
+        hostcfg::validate(&req.config, &req.host_config)?;
         let id = random_id();
         let name = self.pick_name(req.name, &id)?;
         let mut config = merge::merge_image_config(req.config, &image.config);
@@ -191,7 +177,7 @@ impl ContainerService {
         }
         let c = Arc::new(c);
         let mut table = self.table.write().expect("table lock");
-        if let Some(other) = table.values().find(|o| o.def.name == c.def.name) {
+        if let Some(other) = table.values().find(|o| o.name() == c.def.name) {
             let _ = std::fs::remove_dir_all(&c.state_dir);
             return Err(name_conflict(&c.def.name, &other.def.id));
         }
@@ -204,7 +190,7 @@ impl ContainerService {
         let taken = |n: &str| {
             table
                 .values()
-                .find(|c| c.def.name == n)
+                .find(|c| c.name() == n)
                 .map(|c| c.def.id.clone())
         };
         match requested.filter(|n| !n.is_empty()) {
@@ -259,7 +245,42 @@ impl ContainerService {
     /// A container that fails to start and asked to be auto-removed is
     /// removed, as dockerd does, so clients waiting for its removal return.
     pub async fn start(self: &Arc<Self>, c: &Arc<Container>) -> ApiResult<bool> {
-        let result = self.start_locked(c).await;
+        let result = {
+            let _op = c.op.lock().await;
+            self.start_locked(c).await
+        };
+        if result.is_err() {
+            self.auto_remove(c).await;
+        }
+        result
+    }
+
+    /// `POST /containers/{id}/stop?t=`: the stop signal, then SIGKILL after
+    /// `timeout` seconds (default: Config.StopTimeout, else 10; negative waits
+    /// forever). Returns false when the container was not running (304).
+    pub async fn stop(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        timeout: Option<i64>,
+    ) -> ApiResult<bool> {
+        let _op = c.op.lock().await;
+        self.stop_locked(c, timeout).await
+    }
+
+    /// `POST /containers/{id}/restart?t=`: stop (if running) then start, as
+    /// one operation, so the exit in between does not auto-remove it.
+    pub async fn restart(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        timeout: Option<i64>,
+    ) -> ApiResult<()> {
+        let result = {
+            let _op = c.op.lock().await;
+            match self.stop_locked(c, timeout).await {
+                Ok(_) => self.start_locked(c).await.map(drop),
+                Err(e) => Err(e),
+            }
+        };
         if result.is_err() {
             self.auto_remove(c).await;
         }
@@ -267,26 +288,42 @@ impl ContainerService {
     }
 
     /// Removes a container that asked for it (`--rm`) after it stopped,
-    /// unless someone removed it meanwhile.
-    async fn auto_remove(&self, c: &Arc<Container>) {
+    /// unless someone removed or restarted it meanwhile.
+    async fn auto_remove(self: &Arc<Self>, c: &Arc<Container>) {
         if c.host_config.auto_remove != Some(true) {
             return;
         }
-        if !self
-            .table
-            .read()
-            .expect("table lock")
-            .contains_key(&c.def.id)
-        {
+        let _op = c.op.lock().await;
+        if !self.contains(c) || c.state().status == Status::Running {
             return;
         }
-        if let Err(e) = self.remove(c, true).await {
+        if let Err(e) = self.remove_locked(c, true).await {
             tracing::error!(id = %c.def.id, error = %e, "auto-removing container");
         }
     }
 
+    fn contains(&self, c: &Container) -> bool {
+        self.table
+            .read()
+            .expect("table lock")
+            .contains_key(&c.def.id)
+    }
+
+    /// Fails with Docker's 404 when `c` was removed while the caller waited
+    /// for its op lock.
+    fn still_there(&self, c: &Container) -> ApiResult<()> {
+        if self.contains(c) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(format!(
+                "No such container: {}",
+                c.def.id
+            )))
+        }
+    }
+
     async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> ApiResult<bool> {
-        let _op = c.op.lock().await;
+        self.still_there(c)?;
         match c.state().status {
             Status::Running => return Ok(false),
             Status::Removing => {
@@ -297,12 +334,20 @@ impl ContainerService {
             }
             Status::Created | Status::Exited => {}
         }
-        let spec = self.spec(c);
+        // A previous run's exit file must not be mistaken for this run's.
+        let exit_file = c.state_dir.join(berth::runtime::state::EXIT_FILE);
+        match std::fs::remove_file(&exit_file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("removing", &exit_file, e)),
+        }
+        let spec = self.spec(c)?;
         match client::start(&self.exe, &spec).await {
             Ok(started) => {
                 self.set_state(c, |st| {
                     st.status = Status::Running;
                     st.pid = started.pid;
+                    st.exit_code = 0;
                     st.error.clear();
                     st.started_at = Some(Utc::now());
                     st.finished_at = None;
@@ -337,12 +382,47 @@ impl ContainerService {
         }
     }
 
-    fn spec(&self, c: &Container) -> ContainerSpec {
+    async fn stop_locked(&self, c: &Arc<Container>, timeout: Option<i64>) -> ApiResult<bool> {
+        self.still_there(c)?;
+        // Registered before the check, so an exit in between still wakes us.
+        let mut exited = c.next_exit();
+        if c.state().status != Status::Running {
+            return Ok(false);
+        }
+        let signal = hostcfg::stop_signal(&c.def.config)?;
+        let secs = timeout
+            .or(c.def.config.stop_timeout)
+            .unwrap_or(DEFAULT_STOP_TIMEOUT);
+        if let Err(e) = self.kill(c, signal).await {
+            tracing::warn!(id = %c.def.id, error = %e, "sending the stop signal");
+        }
+        if secs < 0 {
+            let _ = exited.await;
+            return Ok(true);
+        }
+        let grace = std::time::Duration::from_secs(secs.unsigned_abs());
+        if tokio::time::timeout(grace, &mut exited).await.is_ok() {
+            return Ok(true);
+        }
+        tracing::info!(
+            id = %c.def.id,
+            "container did not exit within {secs} seconds of signal {signal}: killing it"
+        );
+        if let Err(e) = self.kill(c, libc::SIGKILL).await
+            && c.state().status == Status::Running
+        {
+            return Err(e);
+        }
+        let _ = exited.await;
+        Ok(true)
+    }
+
+    fn spec(&self, c: &Container) -> ApiResult<ContainerSpec> {
         let cfg = &c.def.config;
         let hostname = cfg.hostname.clone().unwrap_or_default();
         let mut args = vec![c.def.path.clone()];
         args.extend(c.def.args.iter().cloned());
-        ContainerSpec {
+        let mut spec = ContainerSpec {
             version: berth::runtime::spec::SPEC_VERSION,
             id: c.def.id.clone(),
             layers: c.def.layers.clone(),
@@ -357,11 +437,12 @@ impl ContainerService {
                 .unwrap_or_else(|| "/".to_owned()),
             user: cfg.user.clone().unwrap_or_default(),
             hostname,
-            tty: cfg.tty.unwrap_or(false),
-            open_stdin: cfg.open_stdin.unwrap_or(false),
             state_dir: c.state_dir.clone(),
             run_dir: c.run_dir.clone(),
-        }
+            ..ContainerSpec::default()
+        };
+        hostcfg::apply(&mut spec, cfg, &c.host_config)?;
+        Ok(spec)
     }
 
     /// Forwards the supervisor's events until the container exits, then
@@ -394,10 +475,14 @@ impl ContainerService {
                 ),
             },
         };
-        c.control.send_replace(None);
-        let finished = finished_at
-            .unwrap_or_else(|| Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
-        if let Err(e) = self.set_state(&c, |st| {
+        self.record_exit(&c, code, finished_at, error);
+        self.auto_remove(&c).await;
+    }
+
+    /// Marks `c` exited and wakes everyone waiting for that.
+    fn record_exit(&self, c: &Container, code: i64, finished_at: Option<String>, error: String) {
+        let finished = finished_at.unwrap_or_else(berth::runtime::state::now_rfc3339);
+        if let Err(e) = self.set_state(c, |st| {
             st.status = Status::Exited;
             st.pid = 0;
             st.exit_code = code;
@@ -406,22 +491,69 @@ impl ContainerService {
         }) {
             tracing::error!(id = %c.def.id, error = %e, "recording container exit");
         }
+        // After the state: whoever finds no control handle also finds it exited.
+        c.control.send_replace(None);
         c.attached.lock().expect("attach lock").clear();
         for w in c.exit_waiters.lock().expect("waiter lock").drain(..) {
             let _ = w.send(code);
         }
-        self.auto_remove(&c).await;
     }
 
-    /// `POST /containers/{id}/kill`.
+    /// Re-attaches to the containers that ran when the previous daemon
+    /// stopped: a live supervisor is adopted (its events pumped as if this
+    /// daemon had started it); otherwise the container is marked exited, with
+    /// the exit status its supervisor recorded or an error saying it vanished.
+    pub async fn adopt(self: &Arc<Self>) {
+        for c in self.all() {
+            if c.state().status != Status::Running {
+                continue;
+            }
+            // A supervisor that accepts but never greets must not hold up the daemon.
+            let connected = tokio::time::timeout(ADOPT_TIMEOUT, client::connect(&c.run_dir))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(berth::runtime::RuntimeError::Protocol {
+                        socket: c.run_dir.join(berth::runtime::supervisor::SOCKET_FILE),
+                        detail: format!("no greeting within {ADOPT_TIMEOUT:?}"),
+                    })
+                });
+            match connected {
+                Ok(started) => {
+                    let pid = started.pid;
+                    if let Err(e) = self.set_state(&c, |st| st.pid = pid) {
+                        tracing::error!(id = %c.def.id, error = %e, "recording adopted container");
+                    }
+                    c.control.send_replace(Some(started.control));
+                    tokio::spawn(self.clone().pump(c.clone(), started.events));
+                    tracing::info!(id = %c.def.id, pid, "adopted running container");
+                }
+                Err(e) => {
+                    let (code, finished, error) = match client::read_exit_status(&c.state_dir) {
+                        Some(st) => (i64::from(st.exit_code), Some(st.finished_at), String::new()),
+                        None => (
+                            255,
+                            None,
+                            format!(
+                                "container's supervisor vanished while the daemon was down: {e}"
+                            ),
+                        ),
+                    };
+                    tracing::info!(id = %c.def.id, code, "container exited while the daemon was down");
+                    self.record_exit(&c, code, finished, error);
+                    self.auto_remove(&c).await;
+                }
+            }
+        }
+    }
+
+    /// `POST /containers/{id}/kill`. Not serialised with the op lock: a kill
+    /// must be able to cut short a stop that is waiting out its timeout, and
+    /// the state change it causes arrives through the event pump anyway.
     pub async fn kill(&self, c: &Container, signal: i32) -> ApiResult<()> {
         let control = c.control.borrow().clone();
         match control {
             Some(ctl) if c.state().status == Status::Running => Ok(ctl.signal(signal).await?),
-            _ => Err(ApiError::conflict(format!(
-                "Container {} is not running",
-                c.def.id
-            ))),
+            _ => Err(not_running(&c.def.id)),
         }
     }
 
@@ -429,6 +561,12 @@ impl ContainerService {
     /// which kills it first; then deletes its files and wakes removal waiters.
     pub async fn remove(&self, c: &Arc<Container>, force: bool) -> ApiResult<()> {
         let _op = c.op.lock().await;
+        self.still_there(c)?;
+        self.remove_locked(c, force).await
+    }
+
+    async fn remove_locked(&self, c: &Arc<Container>, force: bool) -> ApiResult<()> {
+        let exited = c.next_exit();
         if c.state().status == Status::Running {
             if !force {
                 return Err(ApiError::conflict(format!(
@@ -436,11 +574,12 @@ impl ContainerService {
                     c.def.id
                 )));
             }
-            let exited = c.next_exit();
-            if c.state().status == Status::Running {
-                self.kill(c, libc::SIGKILL).await?;
-                let _ = exited.await;
+            if let Err(e) = self.kill(c, libc::SIGKILL).await
+                && c.state().status == Status::Running
+            {
+                return Err(e);
             }
+            let _ = exited.await;
         }
         {
             let mut st = c.state.lock().expect("state lock");
@@ -474,6 +613,59 @@ impl ContainerService {
             )))
         }
     }
+
+    /// `POST /containers/{id}/rename?name=`, with dockerd's checks and messages.
+    pub async fn rename(&self, c: &Arc<Container>, new_name: &str) -> ApiResult<()> {
+        if new_name.is_empty() {
+            return Err(ApiError::invalid("Neither old nor new names may be empty"));
+        }
+        let _op = c.op.lock().await;
+        self.still_there(c)?;
+        let new_name = new_name.strip_prefix('/').unwrap_or(new_name);
+        let old_name = c.name();
+        if old_name == new_name {
+            return Err(ApiError::invalid(
+                "Renaming a container with the same name as its current name",
+            ));
+        }
+        if !names::is_valid(new_name) {
+            return Err(ApiError::invalid(format!(
+                "Error when allocating new name: Invalid container name (/{new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        {
+            let table = self.table.write().expect("table lock");
+            if let Some(other) = table.values().find(|o| o.name() == new_name) {
+                let e = name_conflict(new_name, &other.def.id);
+                return Err(ApiError::conflict(format!(
+                    "Error when allocating new name: {}",
+                    e.message
+                )));
+            }
+            // Under the table lock, so no create or rename can take it meanwhile.
+            *c.name.write().expect("name lock") = new_name.to_owned();
+        }
+        let mut def = c.def.clone();
+        def.name = new_name.to_owned();
+        if let Err(e) = write_json(&c.state_dir.join("config.json"), &def) {
+            *c.name.write().expect("name lock") = old_name;
+            return Err(e);
+        }
+        tracing::info!(id = %c.def.id, from = %old_name, to = %new_name, "container renamed");
+        Ok(())
+    }
+}
+
+/// How long adoption waits for a live supervisor's greeting.
+const ADOPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Seconds between the stop signal and SIGKILL when neither the request nor
+/// the container's Config.StopTimeout says.
+pub const DEFAULT_STOP_TIMEOUT: i64 = 10;
+
+/// Docker's 409 for an operation that needs a running container.
+pub fn not_running(id: &str) -> ApiError {
+    ApiError::conflict(format!("Container {id} is not running"))
 }
 
 fn name_conflict(name: &str, other_id: &str) -> ApiError {

@@ -1,5 +1,8 @@
-//! `/containers/...`: create, start, attach, wait, kill, remove, inspect, list.
+//! `/containers/...`: create, start, stop, restart, kill, rename, top,
+//! resize, attach, wait, remove, inspect, list.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -11,11 +14,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use berth::api::models::{
     ContainerConfig, ContainerCreateResponse, ContainerInspectResponse, ContainerState,
-    ContainerStateStatusEnum, ContainerSummary, HostConfig, WaitError, WaitResponse,
+    ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig,
+    ContainerSummaryNetworkSettings, ContainerTopResponse, DriverData, HostConfig, NetworkSettings,
+    WaitError, WaitResponse,
 };
 use berth::logging::stdcopy::{StdStream, frame_header};
 
-use crate::containers::{Container, CreateRequest, Status, Stream, resolve_image};
+use crate::containers::{
+    Container, CreateRequest, RunState, Status, Stream, hostcfg, not_running, resolve_image,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Body, Query, async_stream, empty, json, no_content, read_json};
 use crate::services::Services;
@@ -69,32 +76,25 @@ pub async fn start(svc: &Services, c: Arc<Container>) -> ApiResult<Response<Body
     }))
 }
 
-/// Parses a signal given by name (`KILL`, `SIGKILL`) or number.
-fn parse_signal(raw: &str) -> ApiResult<i32> {
-    if let Ok(n) = raw.parse::<i32>() {
-        return nix::sys::signal::Signal::try_from(n)
-            .map(|s| s as i32)
-            .map_err(|_| ApiError::invalid(format!("Invalid signal: {raw}")));
-    }
-    let upper = raw.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    name.parse::<nix::sys::signal::Signal>()
-        .map(|s| s as i32)
-        .map_err(|_| ApiError::invalid(format!("Invalid signal: {raw}")))
-}
-
-/// `POST /containers/{id}/kill?signal=`.
-pub async fn kill(svc: &Services, c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> {
-    let sig = parse_signal(
+/// `POST /containers/{id}/kill?signal=`; `name` is the container as the
+/// request named it, which dockerd repeats in its errors.
+pub async fn kill(
+    svc: &Services,
+    c: Arc<Container>,
+    name: &str,
+    q: &Query,
+) -> ApiResult<Response<Body>> {
+    let sig = hostcfg::parse_signal(
         q.get("signal")
             .filter(|s| !s.is_empty())
             .unwrap_or("SIGKILL"),
     )?;
-    svc.containers.kill(&c, sig).await?;
+    svc.containers.kill(&c, sig).await.map_err(|e| {
+        ApiError::new(
+            e.class,
+            format!("Cannot kill container: {name}: {}", e.message),
+        )
+    })?;
     Ok(no_content(StatusCode::NO_CONTENT))
 }
 
@@ -114,6 +114,8 @@ pub async fn wait(c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> {
         .unwrap_or("not-running");
     let waiter = match condition {
         "not-running" => {
+            // Registered before the check, so an exit in between still wakes us.
+            let exited = c.next_exit();
             let st = c.state();
             if st.status != Status::Running {
                 return Ok(json(
@@ -124,7 +126,7 @@ pub async fn wait(c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> {
                     },
                 ));
             }
-            c.next_exit()
+            exited
         }
         "next-exit" => c.next_exit(),
         "removed" => c.removal(),
@@ -155,14 +157,200 @@ pub async fn wait(c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> {
         .expect("static headers are valid"))
 }
 
+/// The `t` parameter of stop and restart: seconds, absent when not given.
+fn timeout_param(q: &Query) -> ApiResult<Option<i64>> {
+    match q.get("t").filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => t.parse().map(Some).map_err(|_| {
+            ApiError::invalid(format!("strconv.Atoi: parsing \"{t}\": invalid syntax"))
+        }),
+    }
+}
+
+/// `POST /containers/{id}/stop?t=`: 204, or 304 when it was not running.
+pub async fn stop(svc: &Services, c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> {
+    let timeout = timeout_param(q)?;
+    let stopped = svc.containers.stop(&c, timeout).await?;
+    Ok(no_content(if stopped {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_MODIFIED
+    }))
+}
+
+/// `POST /containers/{id}/restart?t=`.
+pub async fn restart(svc: &Services, c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> {
+    let timeout = timeout_param(q)?;
+    svc.containers.restart(&c, timeout).await?;
+    Ok(no_content(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/rename?name=`.
+pub async fn rename(svc: &Services, c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> {
+    svc.containers
+        .rename(&c, q.get("name").unwrap_or_default())
+        .await?;
+    Ok(no_content(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/resize?h=&w=`: resizes the container's terminal.
+pub async fn resize(c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> {
+    let dim = |key: &str| -> ApiResult<u16> {
+        let raw = q.get(key).unwrap_or_default();
+        raw.parse().map_err(|_| {
+            ApiError::invalid(format!("strconv.Atoi: parsing \"{raw}\": invalid syntax"))
+        })
+    };
+    let (rows, cols) = (dim("h")?, dim("w")?);
+    let control = c.control().borrow().clone();
+    match control {
+        Some(ctl) if c.state().status == Status::Running => {
+            ctl.resize(rows, cols).await?;
+            Ok(no_content(StatusCode::OK))
+        }
+        _ => Err(not_running(&c.def.id)),
+    }
+}
+
+/// `GET /containers/{id}/top?ps_args=`: the host's `ps` (default `-ef`),
+/// keeping the rows of the container's processes, as dockerd does.
+pub async fn top(c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> {
+    if c.state().status != Status::Running {
+        return Err(not_running(&c.def.id));
+    }
+    let ps_args = q
+        .get("ps_args")
+        .filter(|a| !a.is_empty())
+        .unwrap_or("-ef")
+        .to_owned();
+    let run_dir = c.run_dir.clone();
+    let pids =
+        tokio::task::spawn_blocking(move || berth::runtime::procs::container_pids_in(&run_dir))
+            .await?
+            .map_err(|e| match e {
+                berth::runtime::RuntimeError::ProcessGone { .. } => not_running(&c.def.id),
+                other => ApiError::from(other),
+            })?;
+    let args: Vec<&str> = ps_args.split(' ').collect();
+    let pid_list = pids
+        .iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let run_ps = |extra: Option<String>| {
+        let mut cmd = tokio::process::Command::new("ps");
+        cmd.args(&args)
+            .args(extra.map(|p| vec!["-q".to_owned(), p]).unwrap_or_default());
+        cmd.stdin(std::process::Stdio::null());
+        async move { cmd.output().await }
+    };
+    // Some ps options (such as f) cannot be combined with -q: retry without it.
+    let mut out = run_ps(Some(pid_list))
+        .await
+        .map_err(|e| ApiError::internal(format!("ps: {e}")))?;
+    if !out.status.success() {
+        out = run_ps(None)
+            .await
+            .map_err(|e| ApiError::internal(format!("ps: {e}")))?;
+    }
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let first = stderr.lines().next().unwrap_or("").to_owned();
+        return Err(ApiError::internal(format!("ps: {first}")));
+    }
+    let top = parse_ps(&String::from_utf8_lossy(&out.stdout), &pids)?;
+    Ok(json(StatusCode::OK, &top))
+}
+
+/// dockerd's `parsePSOutput`: titles from the header, rows whose PID is the
+/// container's (and thread rows, PID `-`, that follow them), with fields
+/// beyond the titles joined into the last column.
+fn parse_ps(output: &str, pids: &[i32]) -> ApiResult<ContainerTopResponse> {
+    let mut lines = output.lines();
+    let titles: Vec<String> = lines
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let pid_index = titles
+        .iter()
+        .position(|t| t == "PID")
+        .ok_or_else(|| ApiError::internal("Couldn't find PID field in ps output"))?;
+    let mut processes = Vec::new();
+    let mut previous_contained = false;
+    for line in lines.filter(|l| !l.is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(pid_field) = fields.get(pid_index) else {
+            continue;
+        };
+        let contained = if *pid_field == "-" {
+            previous_contained
+        } else {
+            let pid: i32 = pid_field
+                .parse()
+                .map_err(|e| ApiError::internal(format!("Unexpected pid '{pid_field}': {e}")))?;
+            previous_contained = pids.contains(&pid);
+            previous_contained
+        };
+        if contained {
+            let cut = titles.len().saturating_sub(1).min(fields.len());
+            let mut row: Vec<String> = fields[..cut].iter().map(|f| (*f).to_owned()).collect();
+            row.push(fields[cut..].join(" "));
+            processes.push(row);
+        }
+    }
+    Ok(ContainerTopResponse {
+        titles: Some(titles),
+        processes: Some(processes),
+    })
+}
+
+/// Docker's `term.ToBytes`: `ctrl-p,ctrl-q` style detach keys.
+fn parse_detach_keys(raw: &str) -> ApiResult<Vec<u8>> {
+    let invalid = || ApiError::invalid(format!("Invalid detach keys ({raw}) provided"));
+    let mut codes = Vec::new();
+    for key in raw.split(',') {
+        if key.len() == 1 {
+            codes.push(key.as_bytes()[0]);
+            continue;
+        }
+        let lower = key.to_ascii_lowercase();
+        let Some(rest) = lower.strip_prefix("ctrl-").filter(|r| r.len() == 1) else {
+            return Err(invalid());
+        };
+        let code = match rest.as_bytes()[0] {
+            c @ b'a'..=b'z' => c - b'a' + 1,
+            b'@' => 0,
+            b'[' => 27,
+            b'\\' => 28,
+            b']' => 29,
+            b'^' => 30,
+            b'_' => 31,
+            _ => return Err(invalid()),
+        };
+        codes.push(code);
+    }
+    Ok(codes)
+}
+
+/// Default detach keys: ctrl-p ctrl-q.
+const DEFAULT_DETACH_KEYS: [u8; 2] = [0x10, 0x11];
+
 /// `POST /containers/{id}/attach`: hijacks the connection and streams the
-/// container's output (framed unless it has a TTY) and, with `stdin=1`, its input.
+/// container's output (framed unless it has a TTY) and, with `stdin=1`, its
+/// input. With a TTY the detach keys (`detachKeys`, default ctrl-p,ctrl-q)
+/// end the attachment and leave the container running, as with dockerd.
 pub async fn attach(
     c: Arc<Container>,
     q: &Query,
     mut req: Request<Incoming>,
 ) -> ApiResult<Response<Body>> {
     let (want_out, want_err, want_in) = (q.flag("stdout"), q.flag("stderr"), q.flag("stdin"));
+    let detach_keys = match q.get("detachKeys").filter(|k| !k.is_empty()) {
+        Some(k) => parse_detach_keys(k)?,
+        None => DEFAULT_DETACH_KEYS.to_vec(),
+    };
     let tty = c.def.config.tty == Some(true);
     let mut output = c.attach();
     let upgrade = hyper::upgrade::on(&mut req);
@@ -176,10 +364,20 @@ pub async fn attach(
             }
         };
         let (rd, mut wr) = tokio::io::split(io);
+        // Resolves when the stdin side ends the attachment (detach keys, or
+        // end of input without StdinOnce).
+        let (done_tx, mut done) = tokio::sync::oneshot::channel::<()>();
         if want_in && container.def.config.open_stdin == Some(true) {
-            tokio::spawn(forward_stdin(container.clone(), rd));
+            let keys = if tty { detach_keys } else { Vec::new() };
+            tokio::spawn(forward_stdin(container.clone(), rd, keys, done_tx));
         }
-        while let Some((stream, data)) = output.recv().await {
+        loop {
+            let next = tokio::select! {
+                next = output.recv() => next,
+                // A dropped sender (no stdin, or stdin closed) disables this branch.
+                Ok(()) = &mut done => None,
+            };
+            let Some((stream, data)) = next else { break };
             let (wanted, kind) = match stream {
                 Stream::Stdout => (want_out, StdStream::Stdout),
                 Stream::Stderr => (want_err, StdStream::Stderr),
@@ -213,10 +411,54 @@ pub async fn attach(
         .expect("static headers are valid"))
 }
 
+/// Finds `keys` in a byte stream split across reads, as Docker's escape proxy:
+/// bytes that might start the sequence are held back until it breaks.
+struct DetachScanner {
+    keys: Vec<u8>,
+    matched: usize,
+}
+
+impl DetachScanner {
+    /// Returns the bytes to forward, and whether the whole sequence was seen.
+    fn feed(&mut self, data: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(data.len());
+        if self.keys.is_empty() {
+            out.extend_from_slice(data);
+            return (out, false);
+        }
+        for &b in data {
+            if b == self.keys[self.matched] {
+                self.matched += 1;
+                if self.matched == self.keys.len() {
+                    return (out, true);
+                }
+                continue;
+            }
+            out.extend_from_slice(&self.keys[..self.matched]);
+            self.matched = 0;
+            if b == self.keys[0] {
+                self.matched = 1;
+                if self.keys.len() == 1 {
+                    return (out, true);
+                }
+            } else {
+                out.push(b);
+            }
+        }
+        (out, false)
+    }
+}
+
 /// Copies the client's input into the container once it runs (until then it
-/// waits in the socket buffer), closing the container's stdin when the client
-/// half-closes.
-async fn forward_stdin(c: Arc<Container>, mut rd: impl tokio::io::AsyncRead + Unpin) {
+/// waits in the socket buffer). At the end of the input the container's
+/// stdin is closed when it is StdinOnce without a TTY; otherwise, and on
+/// the detach keys, only this attachment ends.
+async fn forward_stdin(
+    c: Arc<Container>,
+    mut rd: impl tokio::io::AsyncRead + Unpin,
+    detach_keys: Vec<u8>,
+    done: tokio::sync::oneshot::Sender<()>,
+) {
     let mut control = c.control();
     let ctl = loop {
         if let Some(ctl) = control.borrow_and_update().clone() {
@@ -226,29 +468,107 @@ async fn forward_stdin(c: Arc<Container>, mut rd: impl tokio::io::AsyncRead + Un
             return;
         }
     };
+    let mut scanner = DetachScanner {
+        keys: detach_keys,
+        matched: 0,
+    };
     let mut buf = vec![0u8; 32 << 10];
     loop {
         match rd.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                if ctl.write_stdin(&buf[..n]).await.is_err() {
+                let (data, detach) = scanner.feed(&buf[..n]);
+                if !data.is_empty() && ctl.write_stdin(&data).await.is_err() {
+                    return;
+                }
+                if detach {
+                    tracing::debug!(id = %c.def.id, "client detached");
+                    let _ = done.send(());
                     return;
                 }
             }
         }
     }
-    let _ = ctl.close_stdin().await;
+    // dockerd closes the container's stdin only for StdinOnce without a TTY.
+    if c.def.config.stdin_once == Some(true) && c.def.config.tty != Some(true) {
+        let _ = ctl.close_stdin().await;
+    } else {
+        let _ = done.send(());
+    }
 }
 
-fn state_json(c: &Container) -> ContainerState {
-    let st = c.state();
+/// go-units' `HumanDuration`, which dockerd uses in `Status`.
+fn human_duration(d: chrono::Duration) -> String {
+    let seconds = d.num_seconds();
+    if seconds < 1 {
+        return "Less than a second".to_owned();
+    }
+    if seconds == 1 {
+        return "1 second".to_owned();
+    }
+    if seconds < 60 {
+        return format!("{seconds} seconds");
+    }
+    let minutes = d.num_minutes();
+    if minutes == 1 {
+        return "About a minute".to_owned();
+    }
+    if minutes < 60 {
+        return format!("{minutes} minutes");
+    }
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+    let hours = (d.num_seconds() as f64 / 3600.0 + 0.5) as i64;
+    if hours == 1 {
+        "About an hour".to_owned()
+    } else if hours < 48 {
+        format!("{hours} hours")
+    } else if hours < 24 * 7 * 2 {
+        format!("{} days", hours / 24)
+    } else if hours < 24 * 30 * 2 {
+        format!("{} weeks", hours / 24 / 7)
+    } else if hours < 24 * 365 * 2 {
+        format!("{} months", hours / 24 / 30)
+    } else {
+        format!("{} years", d.num_hours() / 24 / 365)
+    }
+}
+
+fn parse_time(t: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// dockerd's `State.String()`: "Up 3 seconds", "Exited (0) 5 seconds ago", "Created".
+fn status_text(st: &RunState, now: chrono::DateTime<chrono::Utc>) -> String {
+    match st.status {
+        Status::Running => format!("Up {}", human_duration(now - st.started_at.unwrap_or(now))),
+        Status::Removing => "Removal In Progress".to_owned(),
+        _ if st.started_at.is_none() => "Created".to_owned(),
+        _ => match st.finished_at.as_deref().and_then(parse_time) {
+            Some(f) => format!("Exited ({}) {} ago", st.exit_code, human_duration(now - f)),
+            None => String::new(),
+        },
+    }
+}
+
+/// dockerd's `StateString()`: a container that never started is "created".
+fn state_string(st: &RunState) -> &'static str {
+    match st.status {
+        Status::Running | Status::Removing => st.status.as_str(),
+        _ if st.started_at.is_none() => "created",
+        _ => "exited",
+    }
+}
+
+fn state_json(st: &RunState) -> ContainerState {
     let zero = "0001-01-01T00:00:00Z".to_owned();
     ContainerState {
-        status: Some(match st.status {
-            Status::Created => ContainerStateStatusEnum::CREATED,
-            Status::Running => ContainerStateStatusEnum::RUNNING,
-            Status::Exited => ContainerStateStatusEnum::EXITED,
-            Status::Removing => ContainerStateStatusEnum::REMOVING,
+        status: Some(match state_string(st) {
+            "running" => ContainerStateStatusEnum::RUNNING,
+            "removing" => ContainerStateStatusEnum::REMOVING,
+            "created" => ContainerStateStatusEnum::CREATED,
+            _ => ContainerStateStatusEnum::EXITED,
         }),
         running: Some(st.status == Status::Running),
         paused: Some(false),
@@ -257,19 +577,104 @@ fn state_json(c: &Container) -> ContainerState {
         dead: Some(false),
         pid: Some(i64::from(st.pid)),
         exit_code: Some(st.exit_code),
-        error: Some(st.error),
+        error: Some(st.error.clone()),
         started_at: Some(
             st.started_at
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
                 .unwrap_or_else(|| zero.clone()),
         ),
-        finished_at: Some(st.finished_at.unwrap_or(zero)),
+        finished_at: Some(st.finished_at.clone().unwrap_or(zero)),
         health: None,
     }
 }
 
-/// `GET /containers/{id}/json`.
-pub fn inspect(c: &Container) -> Response<Body> {
+/// HostConfig as created, with the defaults dockerd fills in.
+fn host_config_json(c: &Container) -> HostConfig {
+    let mut h = c.host_config.clone();
+    if h.network_mode.as_deref().is_none_or(str::is_empty) {
+        h.network_mode = Some("default".to_owned());
+    }
+    h
+}
+
+/// The NetworkSettings shape clients index blindly, with nothing attached yet.
+fn network_settings_json() -> NetworkSettings {
+    NetworkSettings {
+        bridge: Some(String::new()),
+        sandbox_id: Some(String::new()),
+        hairpin_mode: Some(false),
+        link_local_ipv6_address: Some(String::new()),
+        link_local_ipv6_prefix_len: Some(0),
+        ports: Some(HashMap::new()),
+        sandbox_key: Some(String::new()),
+        secondary_ip_addresses: None,
+        secondary_ipv6_addresses: None,
+        endpoint_id: Some(String::new()),
+        gateway: Some(String::new()),
+        global_ipv6_address: Some(String::new()),
+        global_ipv6_prefix_len: Some(0),
+        ip_address: Some(String::new()),
+        ip_prefix_len: Some(0),
+        ipv6_gateway: Some(String::new()),
+        mac_address: Some(String::new()),
+        networks: Some(HashMap::new()),
+    }
+}
+
+/// Bytes used by the files under `dir` (not following symlinks); 0 when absent.
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}
+
+/// `(SizeRw, SizeRootFs)`: the writable layer, and it plus the image's layers.
+fn sizes(c: &Container) -> (i64, i64) {
+    let rw = dir_size(&c.state_dir.join("upper"));
+    let image: u64 = c.def.layers.iter().map(|l| dir_size(l)).sum();
+    let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    (clamp(rw), clamp(rw + image))
+}
+
+/// `GET /containers/{id}/json?size=`.
+pub async fn inspect(c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> {
+    let (size_rw, size_root_fs) = if q.flag("size") {
+        let c = c.clone();
+        let (rw, root) = tokio::task::spawn_blocking(move || sizes(&c)).await?;
+        (Some(rw), Some(root))
+    } else {
+        (None, None)
+    };
+    let st = c.state();
+    let upper = c.state_dir.join("upper");
+    let graph = HashMap::from([
+        (
+            "LowerDir".to_owned(),
+            c.def
+                .layers
+                .iter()
+                .rev()
+                .map(|l| l.display().to_string())
+                .collect::<Vec<_>>()
+                .join(":"),
+        ),
+        (
+            "MergedDir".to_owned(),
+            c.run_dir.join("rootfs").display().to_string(),
+        ),
+        ("UpperDir".to_owned(), upper.display().to_string()),
+        (
+            "WorkDir".to_owned(),
+            c.state_dir.join("work").display().to_string(),
+        ),
+    ]);
     let r = ContainerInspectResponse {
         id: Some(c.def.id.clone()),
         created: Some(
@@ -279,13 +684,13 @@ pub fn inspect(c: &Container) -> Response<Body> {
         ),
         path: Some(c.def.path.clone()),
         args: Some(c.def.args.clone()),
-        state: Some(state_json(c)),
+        state: Some(state_json(&st)),
         image: Some(c.def.image_id.clone()),
-        resolv_conf_path: Some(String::new()),
-        hostname_path: Some(String::new()),
-        hosts_path: Some(String::new()),
+        resolv_conf_path: Some(c.run_dir.join("resolv.conf").display().to_string()),
+        hostname_path: Some(c.run_dir.join("hostname").display().to_string()),
+        hosts_path: Some(c.run_dir.join("hosts").display().to_string()),
         log_path: Some(String::new()),
-        name: Some(format!("/{}", c.def.name)),
+        name: Some(format!("/{}", c.name())),
         restart_count: Some(0),
         driver: Some("overlay2".to_owned()),
         platform: Some("linux".to_owned()),
@@ -293,60 +698,253 @@ pub fn inspect(c: &Container) -> Response<Body> {
         process_label: Some(String::new()),
         app_armor_profile: Some(String::new()),
         exec_ids: None,
-        host_config: Some(c.host_config.clone()),
-        graph_driver: None,
-        size_rw: None,
-        size_root_fs: None,
+        host_config: Some(host_config_json(&c)),
+        graph_driver: Some(DriverData {
+            name: "overlay2".to_owned(),
+            data: graph,
+        }),
+        size_rw,
+        size_root_fs,
         mounts: Some(Vec::new()),
         config: Some(c.def.config.clone()),
-        network_settings: Some(Default::default()),
+        network_settings: Some(network_settings_json()),
     };
-    json(StatusCode::OK, &r)
+    // dockerd sends these as null; the generated models skip `None` instead.
+    let mut v = serde_json::to_value(&r)
+        .map_err(|e| ApiError::internal(format!("encoding container {}: {e}", c.def.id)))?;
+    v["ExecIDs"] = serde_json::Value::Null;
+    v["NetworkSettings"]["SecondaryIPAddresses"] = serde_json::Value::Null;
+    v["NetworkSettings"]["SecondaryIPv6Addresses"] = serde_json::Value::Null;
+    Ok(json(StatusCode::OK, &v))
 }
 
-fn status_text(c: &Container) -> String {
-    let st = c.state();
-    match st.status {
-        Status::Created => "Created".to_owned(),
-        Status::Running => "Up".to_owned(),
-        Status::Exited => format!("Exited ({})", st.exit_code),
-        Status::Removing => "Removal In Progress".to_owned(),
+/// dockerd's `Command` column: the path, then the arguments, those with a
+/// space in single quotes.
+fn command_text(c: &Container) -> String {
+    if c.def.args.is_empty() {
+        return c.def.path.clone();
     }
-}
-
-/// `GET /containers/json?all=`.
-pub fn list(svc: &Services, q: &Query) -> Response<Body> {
-    let all = q.flag("all");
-    let mut items: Vec<_> = svc
-        .containers
-        .all()
-        .into_iter()
-        .filter(|c| all || c.state().status == Status::Running)
-        .collect();
-    items.sort_by_key(|c| std::cmp::Reverse(c.def.created));
-    let out: Vec<ContainerSummary> = items
+    let args: Vec<String> = c
+        .def
+        .args
         .iter()
-        .map(|c| ContainerSummary {
-            id: Some(c.def.id.clone()),
-            names: Some(vec![format!("/{}", c.def.name)]),
-            image: c.def.config.image.clone(),
-            image_id: Some(c.def.image_id.clone()),
-            command: Some(
-                std::iter::once(c.def.path.as_str())
-                    .chain(c.def.args.iter().map(String::as_str))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            created: Some(c.def.created.timestamp()),
-            ports: Some(Vec::new()),
-            labels: Some(c.def.config.labels.clone().unwrap_or_default()),
-            state: Some(c.state().status.as_str().to_owned()),
-            status: Some(status_text(c)),
-            mounts: Some(Vec::new()),
-            ..Default::default()
+        .map(|a| {
+            if a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
         })
         .collect();
-    json(StatusCode::OK, &out)
+    format!("{} {}", c.def.path, args.join(" "))
+}
+
+/// The filter keys dockerd's container list accepts.
+const LIST_FILTERS: &[&str] = &[
+    "ancestor",
+    "before",
+    "expose",
+    "exited",
+    "health",
+    "id",
+    "isolation",
+    "is-task",
+    "label",
+    "name",
+    "network",
+    "publish",
+    "since",
+    "status",
+    "volume",
+];
+
+/// The states a `status` filter may name.
+const STATES: &[&str] = &[
+    "created",
+    "restarting",
+    "running",
+    "removing",
+    "paused",
+    "exited",
+    "dead",
+];
+
+/// dockerd's `filters.Args.Match`: an exact value, or any value as an
+/// unanchored regular expression; true when there is no such filter.
+fn matches_any(values: Option<&Vec<String>>, source: &str) -> bool {
+    let Some(values) = values.filter(|v| !v.is_empty()) else {
+        return true;
+    };
+    values
+        .iter()
+        .any(|v| v == source || regex::Regex::new(v).is_ok_and(|re| re.is_match(source)))
+}
+
+/// dockerd's `MatchKVList`: every `key` or `key=value` filter must hold.
+fn labels_match(values: Option<&Vec<String>>, labels: &HashMap<String, String>) -> bool {
+    let Some(values) = values.filter(|v| !v.is_empty()) else {
+        return true;
+    };
+    values.iter().all(|f| match f.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|l| l == v),
+        None => labels.contains_key(f.as_str()),
+    })
+}
+
+/// `GET /containers/json?all=&limit=&size=&filters=`.
+pub async fn list(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
+    let filters = q.filters()?;
+    if let Some(bad) = filters.keys().find(|k| !LIST_FILTERS.contains(&k.as_str())) {
+        return Err(ApiError::invalid(format!("Invalid filter '{bad}'")));
+    }
+    let mut all = q.flag("all");
+    let limit: i64 = match q.get("limit").filter(|l| !l.is_empty()) {
+        None => -1,
+        Some(l) => l.parse().map_err(|_| {
+            ApiError::invalid(format!("strconv.Atoi: parsing \"{l}\": invalid syntax"))
+        })?,
+    };
+    for s in filters.get("status").into_iter().flatten() {
+        if !STATES.contains(&s.as_str()) {
+            return Err(ApiError::invalid(format!("Invalid filter 'status={s}'")));
+        }
+        all = true;
+    }
+    let mut exited = Vec::new();
+    for e in filters.get("exited").into_iter().flatten() {
+        exited.push(
+            e.parse::<i64>()
+                .map_err(|_| ApiError::invalid(format!("Invalid filter 'exited={e}'")))?,
+        );
+    }
+    let first = |key: &str| -> ApiResult<Option<Arc<Container>>> {
+        match filters.get(key).and_then(|v| v.first()) {
+            Some(v) => Ok(Some(svc.containers.get(v)?)),
+            None => Ok(None),
+        }
+    };
+    let mut before = first("before")?;
+    let since = first("since")?;
+
+    let mut items = svc.containers.all();
+    items.sort_by_key(|c| std::cmp::Reverse(c.def.created));
+
+    // Image lookups touch the image store's lock and files: off the async threads.
+    let images = svc.images.clone();
+    let ancestors: Option<Vec<String>> = filters.get("ancestor").cloned();
+    let refs: Vec<(String, String)> = items
+        .iter()
+        .filter_map(|c| {
+            let image = c.def.config.image.clone()?;
+            (image != c.def.image_id).then(|| (image, c.def.image_id.clone()))
+        })
+        .collect();
+    let (ancestor_ids, stale_refs) = tokio::task::spawn_blocking(move || {
+        let ancestor_ids: Option<Vec<String>> = ancestors.map(|names| {
+            names
+                .iter()
+                .filter_map(|n| images.resolve(n).ok().map(|r| r.id))
+                .collect()
+        });
+        // A reference retagged since create shows as the image ID, as in dockerd.
+        let stale: Vec<String> = refs
+            .into_iter()
+            .filter(|(name, id)| images.resolve(name).map(|r| r.id).ok().as_ref() != Some(id))
+            .map(|(name, _)| name)
+            .collect();
+        (ancestor_ids, stale)
+    })
+    .await?;
+
+    let now = chrono::Utc::now();
+    let mut out: Vec<ContainerSummary> = Vec::new();
+    let mut picked: Vec<Arc<Container>> = Vec::new();
+    for c in items {
+        if let Some(b) = &before {
+            if b.def.id == c.def.id {
+                before = None;
+            }
+            continue;
+        }
+        if since.as_ref().is_some_and(|s| s.def.id == c.def.id) {
+            break;
+        }
+        let st = c.state();
+        if st.status != Status::Running && !all && limit <= 0 {
+            continue;
+        }
+        let labels = c.def.config.labels.clone().unwrap_or_default();
+        let name = c.name();
+        if !labels_match(filters.get("label"), &labels)
+            || !(matches_any(filters.get("name"), &format!("/{name}"))
+                || matches_any(filters.get("name"), &name))
+            || !matches_any(filters.get("id"), &c.def.id)
+        {
+            continue;
+        }
+        if limit > 0 && picked.len() as i64 >= limit {
+            break;
+        }
+        if !exited.is_empty()
+            && !exited.iter().any(|code| {
+                *code == st.exit_code && st.status != Status::Running && st.started_at.is_some()
+            })
+        {
+            continue;
+        }
+        if !matches_any(filters.get("status"), state_string(&st)) {
+            continue;
+        }
+        if let Some(ids) = &ancestor_ids
+            && !ids.contains(&c.def.image_id)
+        {
+            continue;
+        }
+        let image = match &c.def.config.image {
+            Some(i) if !stale_refs.contains(i) => i.clone(),
+            _ => c.def.image_id.clone(),
+        };
+        out.push(ContainerSummary {
+            id: Some(c.def.id.clone()),
+            names: Some(vec![format!("/{name}")]),
+            image: Some(image),
+            image_id: Some(c.def.image_id.clone()),
+            command: Some(command_text(&c)),
+            created: Some(c.def.created.timestamp()),
+            ports: Some(Vec::new()),
+            size_rw: None,
+            size_root_fs: None,
+            labels: Some(labels),
+            state: Some(state_string(&st).to_owned()),
+            status: Some(status_text(&st, now)),
+            host_config: Some(ContainerSummaryHostConfig {
+                network_mode: Some(
+                    c.host_config
+                        .network_mode
+                        .clone()
+                        .filter(|m| !m.is_empty())
+                        .unwrap_or_else(|| "default".to_owned()),
+                ),
+                annotations: None,
+            }),
+            network_settings: Some(ContainerSummaryNetworkSettings {
+                networks: Some(HashMap::new()),
+            }),
+            mounts: Some(Vec::new()),
+        });
+        picked.push(c);
+    }
+    if q.flag("size") {
+        let measured = tokio::task::spawn_blocking(move || {
+            picked.iter().map(|c| sizes(c)).collect::<Vec<_>>()
+        })
+        .await?;
+        for (s, (rw, root)) in out.iter_mut().zip(measured) {
+            s.size_rw = Some(rw);
+            s.size_root_fs = Some(root);
+        }
+    }
+    Ok(json(StatusCode::OK, &out))
 }
 
 #[cfg(test)]
@@ -354,11 +952,84 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signals_parse_by_name_and_number() {
-        assert_eq!(parse_signal("KILL").unwrap(), libc::SIGKILL);
-        assert_eq!(parse_signal("sigterm").unwrap(), libc::SIGTERM);
-        assert_eq!(parse_signal("9").unwrap(), 9);
-        assert!(parse_signal("NOPE").is_err());
-        assert!(parse_signal("999").is_err());
+    fn durations_read_like_docker() {
+        let s = chrono::Duration::seconds;
+        assert_eq!(
+            human_duration(chrono::Duration::milliseconds(300)),
+            "Less than a second"
+        );
+        assert_eq!(human_duration(s(1)), "1 second");
+        assert_eq!(human_duration(s(3)), "3 seconds");
+        assert_eq!(human_duration(s(61)), "About a minute");
+        assert_eq!(human_duration(s(300)), "5 minutes");
+        assert_eq!(human_duration(s(3600)), "About an hour");
+        assert_eq!(human_duration(s(5 * 3600)), "5 hours");
+        assert_eq!(human_duration(s(3 * 86400)), "3 days");
+    }
+
+    #[test]
+    fn status_text_follows_docker() {
+        let now = chrono::Utc::now();
+        let mut st = RunState::created();
+        assert_eq!(status_text(&st, now), "Created");
+        assert_eq!(state_string(&st), "created");
+        st.status = Status::Running;
+        st.started_at = Some(now - chrono::Duration::seconds(3));
+        assert_eq!(status_text(&st, now), "Up 3 seconds");
+        st.status = Status::Exited;
+        st.exit_code = 7;
+        st.finished_at = Some(
+            (now - chrono::Duration::seconds(5))
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        );
+        assert_eq!(status_text(&st, now), "Exited (7) 5 seconds ago");
+        assert_eq!(state_string(&st), "exited");
+    }
+
+    #[test]
+    fn ps_output_keeps_container_rows() {
+        let out = "UID PID PPID C STIME TTY TIME CMD\n\
+                   root 1 0 0 10:00 ? 00:00:01 /sbin/init\n\
+                   root 42 40 0 10:01 ? 00:00:00 sleep 1000\n\
+                   root 43 42 0 10:01 ? 00:00:00 sh -c echo hi\n";
+        let top = parse_ps(out, &[42, 43]).unwrap();
+        assert_eq!(top.titles.unwrap().len(), 8);
+        let rows = top.processes.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0][7], "sleep 1000");
+        assert_eq!(rows[1][7], "sh -c echo hi");
+        assert!(parse_ps("UID CMD\n", &[]).is_err());
+    }
+
+    #[test]
+    fn detach_keys_parse_and_match_across_reads() {
+        assert_eq!(parse_detach_keys("ctrl-p,ctrl-q").unwrap(), [0x10, 0x11]);
+        assert_eq!(parse_detach_keys("a,ctrl-@").unwrap(), [b'a', 0]);
+        assert_eq!(
+            parse_detach_keys("ctrl-pp").unwrap_err().message,
+            "Invalid detach keys (ctrl-pp) provided"
+        );
+        let mut s = DetachScanner {
+            keys: vec![0x10, 0x11],
+            matched: 0,
+        };
+        assert_eq!(s.feed(b"ab\x10"), (b"ab".to_vec(), false));
+        assert_eq!(s.feed(b"c"), (b"\x10c".to_vec(), false));
+        assert_eq!(s.feed(b"\x10\x10"), (b"\x10".to_vec(), false));
+        assert_eq!(s.feed(b"\x11rest"), (Vec::new(), true));
+    }
+
+    #[test]
+    fn filters_match_like_docker() {
+        let v = |s: &[&str]| Some(s.iter().map(|x| x.to_string()).collect::<Vec<_>>());
+        assert!(matches_any(None, "x"));
+        assert!(matches_any(v(&["web"]).as_ref(), "/my-web-1"));
+        assert!(matches_any(v(&["^/web$"]).as_ref(), "/web"));
+        assert!(!matches_any(v(&["^web$"]).as_ref(), "/web2"));
+        let labels = HashMap::from([("a".to_owned(), "1".to_owned())]);
+        assert!(labels_match(v(&["a"]).as_ref(), &labels));
+        assert!(labels_match(v(&["a=1"]).as_ref(), &labels));
+        assert!(!labels_match(v(&["a=2"]).as_ref(), &labels));
+        assert!(!labels_match(v(&["a", "b"]).as_ref(), &labels));
     }
 }
