@@ -371,7 +371,9 @@ impl Client {
                 path: path.to_string(),
                 source,
             })?;
-        if resp.status().is_success() {
+        // Docker's client treats every status below 400 as success: a 304
+        // ("already started", "already stopped") is not an error.
+        if resp.status().is_success() || resp.status().is_redirection() {
             return Ok(resp);
         }
         Err(self.error_from(path, resp).await)

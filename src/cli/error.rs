@@ -26,6 +26,9 @@ pub enum CliError {
     /// An attach stream was malformed or carried a daemon error.
     #[error(transparent)]
     Stream(#[from] StreamError),
+    /// The local terminal or the detach keys could not be used.
+    #[error(transparent)]
+    Tty(#[from] crate::tty::TtyError),
     /// A local file could not be used; `op` is Go's verb ("open", "write").
     #[error("{op} {path}: {}", go_io_error(.source))]
     Io {
@@ -68,6 +71,7 @@ impl CliError {
             CliError::Format(e) => e.class(),
             CliError::Reference(e) => e.class(),
             CliError::Stream(e) => e.class(),
+            CliError::Tty(e) => e.class(),
             CliError::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => ErrorClass::NotFound,
                 std::io::ErrorKind::PermissionDenied => ErrorClass::Forbidden,
@@ -116,6 +120,17 @@ pub fn go_io_error(e: &std::io::Error) -> String {
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+/// Docker's (cobra's) error for an unusable flag value: the message, the
+/// command's usage line and the help hint; exit 125.
+pub fn flag_error(message: &str, usage: &str, command: &str) -> CliError {
+    CliError::Status {
+        code: 125,
+        message: format!(
+            "{message}\n\nUsage:  berth {usage}\n\nRun 'berth {command} --help' for more information"
+        ),
     }
 }
 

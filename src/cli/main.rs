@@ -8,13 +8,15 @@ mod format;
 mod humanize;
 mod stream;
 mod table;
+mod tty;
+mod usage;
 
 use std::io::Write;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
 use client::{Client, Host, resolve_host};
-use commands::{Ctx, container, image, system};
+use commands::{Ctx, attach, container, image, lifecycle, ps, system};
 use error::CliError;
 
 /// A self-sufficient runtime for containers.
@@ -43,6 +45,31 @@ enum Command {
     /// Create and run a new container from an image
     #[command(disable_help_flag = true)]
     Run(container::RunArgs),
+    /// Create a new container
+    #[command(disable_help_flag = true)]
+    Create(container::RunArgs),
+    /// Start one or more stopped containers
+    Start(lifecycle::StartArgs),
+    /// Stop one or more running containers
+    Stop(lifecycle::StopArgs),
+    /// Kill one or more running containers
+    Kill(lifecycle::KillArgs),
+    /// Restart one or more containers
+    Restart(lifecycle::StopArgs),
+    /// Remove one or more containers
+    Rm(lifecycle::RmArgs),
+    /// List containers
+    Ps(ps::PsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(lifecycle::WaitArgs),
+    /// Rename a container
+    Rename(lifecycle::RenameArgs),
+    /// Display the running processes of a container
+    Top(lifecycle::TopArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::AttachArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(lifecycle::PortArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -79,6 +106,35 @@ enum ContainerCommand {
     /// Create and run a new container from an image
     #[command(disable_help_flag = true)]
     Run(container::RunArgs),
+    /// Create a new container
+    #[command(disable_help_flag = true)]
+    Create(container::RunArgs),
+    /// Start one or more stopped containers
+    Start(lifecycle::StartArgs),
+    /// Stop one or more running containers
+    Stop(lifecycle::StopArgs),
+    /// Kill one or more running containers
+    Kill(lifecycle::KillArgs),
+    /// Restart one or more containers
+    Restart(lifecycle::StopArgs),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(lifecycle::RmArgs),
+    /// List containers
+    #[command(visible_aliases = ["list", "ps"])]
+    Ls(ps::PsArgs),
+    /// Display detailed information on one or more containers
+    Inspect(image::ContainerInspectArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(lifecycle::WaitArgs),
+    /// Rename a container
+    Rename(lifecycle::RenameArgs),
+    /// Display the running processes of a container
+    Top(lifecycle::TopArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::AttachArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(lifecycle::PortArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +170,40 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => {
             container::run(ctx, a).await
         }
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+            container::create_command(ctx, a).await
+        }
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
+            lifecycle::start(ctx, a).await
+        }
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => {
+            lifecycle::stop(ctx, a).await
+        }
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => {
+            lifecycle::kill(ctx, a).await
+        }
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            lifecycle::restart(ctx, a).await
+        }
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => lifecycle::rm(ctx, a).await,
+        Command::Ps(a) => ps::ps(ctx, a, "ps").await,
+        Command::Container(ContainerCommand::Ls(a)) => ps::ps(ctx, a, "container ls").await,
+        Command::Container(ContainerCommand::Inspect(a)) => image::container_inspect(ctx, a).await,
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => {
+            lifecycle::wait(ctx, a).await
+        }
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            lifecycle::rename(ctx, a).await
+        }
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
+            lifecycle::top(ctx, a).await
+        }
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
+            attach::attach(ctx, a).await
+        }
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
+            lifecycle::port(ctx, a).await
+        }
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(ctx, a).await,
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => image::load(ctx, a).await,
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => image::save(ctx, a).await,
@@ -132,10 +222,16 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
 
 /// Parses arguments, runs the command and returns the exit code.
 fn real_main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let argv: Vec<String> = std::env::args().collect();
+    let cli = match Cli::try_parse_from(&argv) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
+            let (path, leaf) = usage::command_path(&Cli::command(), &argv);
+            if let Some((message, code)) = usage::docker_error(&e, &path, &leaf, &argv) {
+                eprintln!("{message}");
+                return code;
+            }
             let code = match e.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
                 // Docker: missing arguments are a plain error (1), bad flags a usage error (125).
@@ -177,7 +273,14 @@ fn real_main() -> i32 {
                 .enable_all()
                 .build()
             {
-                Ok(rt) => rt.block_on(dispatch(&ctx, command)),
+                Ok(rt) => {
+                    let result = rt.block_on(dispatch(&ctx, command));
+                    // Dropping the runtime would wait for blocking tasks, and
+                    // the stdin reader of an attached session may be blocked
+                    // in a read of a terminal that never ends.
+                    rt.shutdown_background();
+                    result
+                }
                 Err(source) => Err(CliError::Io {
                     op: "start",
                     path: "tokio runtime".into(),

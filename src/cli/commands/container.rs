@@ -1,26 +1,24 @@
-//! Container commands. `run` follows Docker's CLI flow exactly: create,
-//! attach (hijacked connection), wait (registered before start), start, copy
-//! the output, exit with the container's status.
+//! `run` and `create` with Docker's flags. `run` follows Docker's CLI flow
+//! exactly: create, attach (hijacked connection), wait (registered before
+//! start), start, stream (see [`super::attach`]), exit with the container's status.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 use clap::Args;
 use hyper::Method;
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use berth::api::models::{ContainerConfig, ContainerCreateResponse, HostConfig, WaitResponse};
+use berth::api::models::{ContainerConfig, ContainerCreateResponse, HostConfig, ResourcesUlimits};
 use berth::image::reference::{Reference, familiar_name};
 
+use super::attach::{Ended, Session, exit_status, start_wait};
 use super::{Ctx, display_json_messages, print_out};
-use crate::client::{
-    Attached, Client, ClientError, empty, encode_path, json_body, next_chunk, query,
-};
-use crate::error::{CliError, go_io_error, run_status_error};
-use crate::stream::{Demuxer, StreamError, StreamKind};
+use crate::client::{Client, ClientError, empty, encode_path, json_body, query};
+use crate::error::{CliError, flag_error, go_io_error, run_status_error};
+use crate::tty::stdout_size;
 
-/// `berth run` / `berth container run`.
+/// `berth run` / `berth create` (and their `container` forms): Docker's flags.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Automatically remove the container and its associated anonymous volumes when it exits
@@ -53,12 +51,62 @@ pub struct RunArgs {
     /// Set meta data on a container
     #[arg(short = 'l', long = "label", value_name = "list")]
     label: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file", value_name = "list")]
+    label_file: Vec<String>,
     /// Keep STDIN open even if not attached
     #[arg(short = 'i', long)]
     interactive: bool,
     /// Allocate a pseudo-TTY
     #[arg(short = 't', long)]
     tty: bool,
+    /// Attach to STDIN, STDOUT or STDERR
+    #[arg(short = 'a', long = "attach", value_name = "list")]
+    attach: Vec<String>,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    detach_keys: Option<String>,
+    /// Proxy received signals to the process
+    #[arg(
+        long = "sig-proxy",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        require_equals = true
+    )]
+    sig_proxy: bool,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    privileged: bool,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add", value_name = "list")]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop", value_name = "list")]
+    cap_drop: Vec<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    read_only: bool,
+    /// Security Options
+    #[arg(long = "security-opt", value_name = "list")]
+    security_opt: Vec<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add", value_name = "list")]
+    group_add: Vec<String>,
+    /// Ulimit options
+    #[arg(long, value_name = "ulimit")]
+    ulimit: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal", value_name = "string")]
+    stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(
+        long = "stop-timeout",
+        value_name = "int",
+        allow_negative_numbers = true
+    )]
+    stop_timeout: Option<i64>,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -73,11 +121,101 @@ pub struct RunArgs {
 }
 
 /// Docker's `withHelp` + StatusError for option errors: exit 125.
-fn option_error(message: String) -> CliError {
+fn option_error(command: &str, message: String) -> CliError {
     CliError::Status {
         code: 125,
-        message: format!("berth: {message}\n\nRun 'berth run --help' for more information"),
+        message: format!("berth: {message}\n\nRun 'berth {command} --help' for more information"),
     }
+}
+
+/// The Linux resource names Docker's `units.ParseUlimit` knows.
+const ULIMIT_NAMES: &[&str] = &[
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+/// Docker's `units.ParseUlimit`: `name=soft[:hard]`, hard defaulting to soft.
+pub fn parse_ulimit(v: &str) -> Result<ResourcesUlimits, String> {
+    let (name, limits) = v
+        .split_once('=')
+        .ok_or_else(|| format!("invalid ulimit argument: {v}"))?;
+    if !ULIMIT_NAMES.contains(&name) {
+        return Err(format!("invalid ulimit type: {name}"));
+    }
+    let parts: Vec<&str> = limits.split(':').collect();
+    if parts.len() > 2 {
+        return Err(format!(
+            "too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`"
+        ));
+    }
+    let num = |s: &str| {
+        s.parse::<i64>()
+            .map_err(|_| format!("invalid ulimit argument: {v}"))
+    };
+    let soft = num(parts[0])?;
+    let hard = match parts.get(1) {
+        Some(h) => num(h)?,
+        None => soft,
+    };
+    if soft > hard {
+        return Err(format!(
+            "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        ));
+    }
+    Ok(ResourcesUlimits {
+        name: Some(name.to_string()),
+        soft: Some(soft),
+        hard: Some(hard),
+    })
+}
+
+/// Docker's `parseSecurityOpts`: `seccomp=<file>` carries the profile itself;
+/// `key:value` is the deprecated spelling of `key=value`.
+fn parse_security_opt(opt: &str) -> Result<String, String> {
+    if opt == "no-new-privileges" {
+        return Ok(opt.to_string());
+    }
+    let (key, value) = match opt.split_once('=').or_else(|| opt.split_once(':')) {
+        Some(kv) => kv,
+        None => return Err(format!("Invalid --security-opt: {opt:?}")),
+    };
+    if key == "seccomp" && value != "unconfined" {
+        let text = std::fs::read(value).map_err(|e| {
+            format!(
+                "opening seccomp profile ({value}) failed: {}",
+                go_io_error(&e)
+            )
+        })?;
+        let profile: serde_json::Value = serde_json::from_slice(&text)
+            .map_err(|e| format!("compacting json for seccomp profile ({value}) failed: {e}"))?;
+        return Ok(format!("seccomp={profile}"));
+    }
+    Ok(format!("{key}={value}"))
+}
+
+/// Docker's `ReadKVStrings` for label files: one label a line, `#` comments.
+fn read_label_file(path: &str) -> Result<Vec<String>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("open {path}: {}", go_io_error(&e)))?;
+    Ok(text
+        .lines()
+        .map(|l| l.trim_start())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect())
 }
 
 /// Docker's `ValidateEnv`: `VAR` alone takes the value from our environment
@@ -148,46 +286,118 @@ struct CreateBody {
     host_config: HostConfig,
 }
 
-fn build_create(args: &RunArgs) -> Result<CreateBody, CliError> {
+fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
+    let opt_err = |m: String| option_error(command, m);
+    let flag_err = |m: String| {
+        flag_error(
+            &m,
+            &format!("{command} [OPTIONS] IMAGE [COMMAND] [ARG...]"),
+            command,
+        )
+    };
     let mut env = Vec::new();
     for file in &args.env_file {
         let content = std::fs::read_to_string(file)
-            .map_err(|e| option_error(format!("open {file}: {}", go_io_error(&e))))?;
-        env.extend(parse_env_file(&content).map_err(option_error)?);
+            .map_err(|e| opt_err(format!("open {file}: {}", go_io_error(&e))))?;
+        env.extend(parse_env_file(&content).map_err(opt_err)?);
     }
     for e in &args.env {
-        env.push(expand_env(e).map_err(option_error)?);
+        env.push(expand_env(e).map_err(opt_err)?);
     }
-    let labels: HashMap<String, String> = args
-        .label
+    let mut label_lines = Vec::new();
+    for file in &args.label_file {
+        label_lines.extend(read_label_file(file).map_err(opt_err)?);
+    }
+    label_lines.extend(args.label.iter().cloned());
+    let labels: HashMap<String, String> = label_lines
         .iter()
         .map(|l| match l.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
             None => (l.to_string(), String::new()),
         })
         .collect();
+    let mut streams = [false; 3];
+    for a in &args.attach {
+        match a.to_lowercase().as_str() {
+            "stdin" => streams[0] = true,
+            "stdout" => streams[1] = true,
+            "stderr" => streams[2] = true,
+            _ => {
+                return Err(flag_err(format!(
+                    "invalid argument \"{a}\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"
+                )));
+            }
+        }
+    }
+    if args.detach && !args.attach.is_empty() {
+        return Err(CliError::usage(
+            "conflicting options: cannot specify both --attach and --detach",
+        ));
+    }
+    let [mut attach_stdin, mut attach_stdout, mut attach_stderr] = streams;
+    if args.interactive {
+        attach_stdin = true;
+    }
+    if args.attach.is_empty() {
+        attach_stdout = true;
+        attach_stderr = true;
+    }
+    if args.detach {
+        (attach_stdin, attach_stdout, attach_stderr) = (false, false, false);
+    }
+    let ulimits = args
+        .ulimit
+        .iter()
+        .map(|u| {
+            parse_ulimit(u).map_err(|e| {
+                flag_err(format!(
+                    "invalid argument \"{u}\" for \"--ulimit\" flag: {e}"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let security_opt = args
+        .security_opt
+        .iter()
+        .map(|o| parse_security_opt(o).map_err(opt_err))
+        .collect::<Result<Vec<_>, _>>()?;
     let image = args.args[0].clone();
     let cmd: Vec<String> = args.args[1..].to_vec();
-    let attach = !args.detach;
     let config = ContainerConfig {
         hostname: args.hostname.clone(),
         user: args.user.clone(),
-        attach_stdin: Some(attach && args.interactive),
-        attach_stdout: Some(attach),
-        attach_stderr: Some(attach),
+        attach_stdin: Some(attach_stdin),
+        attach_stdout: Some(attach_stdout),
+        attach_stderr: Some(attach_stderr),
         tty: Some(args.tty),
         open_stdin: Some(args.interactive),
-        stdin_once: Some(attach && args.interactive),
+        stdin_once: Some(attach_stdin && args.interactive),
         env: Some(env),
         cmd: if cmd.is_empty() { None } else { Some(cmd) },
         image: Some(image),
         working_dir: args.workdir.clone(),
         entrypoint: args.entrypoint.clone().map(|e| vec![e]),
         labels: Some(labels),
+        stop_signal: args.stop_signal.clone(),
+        stop_timeout: args.stop_timeout,
         ..Default::default()
     };
+    // Docker sizes a new TTY from the client's terminal up front.
+    let console_size = args
+        .tty
+        .then(stdout_size)
+        .flatten()
+        .map(|(h, w)| vec![i32::from(h), i32::from(w)]);
     let host_config = HostConfig {
         auto_remove: Some(args.rm),
+        privileged: Some(args.privileged),
+        cap_add: (!args.cap_add.is_empty()).then(|| args.cap_add.clone()),
+        cap_drop: (!args.cap_drop.is_empty()).then(|| args.cap_drop.clone()),
+        readonly_rootfs: Some(args.read_only),
+        security_opt: (!security_opt.is_empty()).then_some(security_opt),
+        group_add: (!args.group_add.is_empty()).then(|| args.group_add.clone()),
+        ulimits: (!ulimits.is_empty()).then_some(ulimits),
+        console_size,
         ..Default::default()
     };
     Ok(CreateBody {
@@ -257,103 +467,43 @@ fn pull_query(r: &Reference) -> Vec<(&'static str, String)> {
     vec![("fromImage", familiar_name(&r.name())), ("tag", tag)]
 }
 
-/// Copies an attach stream to our stdout/stderr: demultiplexed, or raw for a TTY.
-struct OutputCopier {
-    tty: bool,
-    demux: Demuxer,
-}
-
-impl OutputCopier {
-    fn write(&mut self, data: &[u8]) -> Result<(), CliError> {
-        if self.tty {
-            write_std(StreamKind::Stdout, data);
-            return Ok(());
-        }
-        self.demux.push(data);
-        while let Some((kind, payload)) = self.demux.next_frame()? {
-            if kind == StreamKind::SystemErr {
-                return Err(StreamError::Daemon {
-                    message: String::from_utf8_lossy(&payload).into_owned(),
-                }
-                .into());
-            }
-            write_std(kind, &payload);
-        }
-        Ok(())
+/// Creates the container (pulling if needed) and prints the daemon's warnings.
+async fn create_with_warnings(
+    client: &Client,
+    body: &CreateBody,
+    name: Option<&str>,
+    command: &str,
+) -> Result<String, CliError> {
+    let created = create(client, body, name)
+        .await
+        .map_err(|e| connect_or(e, |e| run_status_error(&e, command)))?;
+    for w in &created.warnings {
+        eprintln!("WARNING: {w}");
     }
+    Ok(created.id)
 }
 
-/// Writes to our stdout or stderr; a reader that went away is not an error
-/// worth stopping the container's output for.
-fn write_std(kind: StreamKind, data: &[u8]) {
-    if kind == StreamKind::Stderr {
-        let mut e = std::io::stderr().lock();
-        let _ = e.write_all(data);
-        let _ = e.flush();
-    } else {
-        let mut o = std::io::stdout().lock();
-        let _ = o.write_all(data);
-        let _ = o.flush();
+/// `berth create`: create a container and print its ID.
+pub async fn create_command(ctx: &Ctx, args: RunArgs) -> Result<(), CliError> {
+    let body = build_create(&args, "create")?;
+    // Docker's create reports daemon errors plainly (exit 1), unlike run.
+    let created = create(&ctx.client, &body, args.name.as_deref()).await?;
+    for w in &created.warnings {
+        eprintln!("WARNING: {w}");
     }
-}
-
-/// Waits for the container as Docker's `waitExitOrRemoved`: the request is
-/// sent (and its headers received) now, the status read later.
-async fn start_wait(client: &Client, id: &str, auto_remove: bool) -> tokio::task::JoinHandle<i32> {
-    let condition = if auto_remove { "removed" } else { "next-exit" };
-    let path = format!(
-        "/containers/{}/wait{}",
-        encode_path(id),
-        query(&[("condition", condition.into())])
-    );
-    let sent = client
-        .send(Method::POST, &path, empty(), Some("application/json"))
-        .await;
-    tokio::spawn(async move {
-        let resp = match sent {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error waiting for container: {e}");
-                return 125;
-            }
-        };
-        let body = match Client::read_all(&path, resp).await {
-            Ok(b) => b,
-            Err(e) => {
-                eprintln!("error waiting for container: {e}");
-                return 125;
-            }
-        };
-        match serde_json::from_slice::<WaitResponse>(&body) {
-            Ok(WaitResponse {
-                error: Some(err), ..
-            }) if !err.message.is_empty() => {
-                eprintln!("Error waiting for container: {}", err.message);
-                125
-            }
-            Ok(w) => i32::try_from(w.status_code).unwrap_or(125),
-            Err(e) => {
-                eprintln!("error waiting for container: {e}");
-                125
-            }
-        }
-    })
+    print_out(&format!("{}\n", created.id));
+    Ok(())
 }
 
 /// `berth run`: create and start a container, attached unless `-d`.
 pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<(), CliError> {
-    let body = build_create(&args)?;
+    let body = build_create(&args, "run")?;
     let client = &ctx.client;
-    if !args.detach && args.interactive && args.tty && !std::io::stdin().is_terminal() {
+    let stdin = body.config.attach_stdin.unwrap_or(false);
+    if !args.detach && stdin && args.tty && !std::io::stdin().is_terminal() {
         return Err(CliError::usage("the input device is not a TTY"));
     }
-    let created = create(client, &body, args.name.as_deref())
-        .await
-        .map_err(|e| connect_or(e, |e| run_status_error(&e, "run")))?;
-    for w in &created.warnings {
-        eprintln!("WARNING: {w}");
-    }
-    let id = created.id;
+    let id = create_with_warnings(client, &body, args.name.as_deref(), "run").await?;
     let start_path = format!("/containers/{}/start", encode_path(&id));
 
     if args.detach {
@@ -365,15 +515,20 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<(), CliError> {
         return Ok(());
     }
 
-    let mut q = vec![("stream", "1".to_string())];
-    if args.interactive {
-        q.push(("stdin", "1".to_string()));
-    }
-    q.push(("stdout", "1".to_string()));
-    q.push(("stderr", "1".to_string()));
-    let attach_path = format!("/containers/{}/attach{}", encode_path(&id), query(&q));
+    let session = Session {
+        id: &id,
+        tty: args.tty,
+        stdin,
+        detach_keys: args.detach_keys.as_deref(),
+        sig_proxy: args.sig_proxy,
+    };
+    let attach_path = session.attach_path(
+        body.config.attach_stdout.unwrap_or(true),
+        body.config.attach_stderr.unwrap_or(true),
+    );
     let attached = client.hijack(&attach_path).await?;
-    let status = start_wait(client, &id, args.rm).await;
+    let condition = if args.rm { "removed" } else { "next-exit" };
+    let status = start_wait(client, &id, condition).await;
 
     if let Err(e) = client.bytes(Method::POST, &start_path, empty()).await {
         drop(attached);
@@ -383,56 +538,10 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<(), CliError> {
         }
         return Err(connect_or(e.into(), |e| run_status_error(&e, "run")));
     }
-
-    let mut copier = OutputCopier {
-        tty: args.tty,
-        demux: Demuxer::default(),
-    };
-    match attached {
-        Attached::Upgraded(io) => {
-            let (mut reader, mut writer) = tokio::io::split(io);
-            if args.interactive {
-                tokio::spawn(async move {
-                    let mut stdin = tokio::io::stdin();
-                    if let Err(e) = tokio::io::copy(&mut stdin, &mut writer).await {
-                        tracing::debug!("copying stdin to the container: {e}");
-                    }
-                    // Half-close so the container sees end of input.
-                    let _ = writer.shutdown().await;
-                });
-            }
-            let mut buf = vec![0u8; 32 * 1024];
-            loop {
-                let n = reader
-                    .read(&mut buf)
-                    .await
-                    .map_err(|source| ClientError::Stream {
-                        path: attach_path.clone(),
-                        source,
-                    })?;
-                if n == 0 {
-                    break;
-                }
-                copier.write(&buf[..n])?;
-            }
-        }
-        Attached::Body(mut body) => {
-            while let Some(chunk) = next_chunk(&attach_path, &mut body).await? {
-                copier.write(&chunk)?;
-            }
-        }
+    if session.stream(client, &attach_path, attached).await? == Ended::Detached {
+        return Ok(());
     }
-    if copier.demux.has_partial() {
-        tracing::debug!("attach stream ended inside a frame");
-    }
-    let code = status.await.unwrap_or(125);
-    if code != 0 {
-        return Err(CliError::Status {
-            code,
-            message: String::new(),
-        });
-    }
-    Ok(())
+    exit_status(status.await.unwrap_or(125))
 }
 
 /// Keeps "cannot connect" as the single line Berth promises; anything else
@@ -499,6 +608,9 @@ mod tests {
         assert!(a.rm && a.interactive && a.tty);
         assert_eq!(a.hostname.as_deref(), Some("box"));
         assert_eq!(a.args, vec!["busybox", "ls", "-l", "--rm"]);
+        assert!(parse(&["busybox"]).sig_proxy);
+        assert!(parse(&["--sig-proxy", "busybox"]).sig_proxy);
+        assert!(!parse(&["--sig-proxy=false", "busybox"]).sig_proxy);
         let a = parse(&["busybox", "-e"]);
         assert_eq!(a.args, vec!["busybox", "-e"]);
         assert!(a.env.is_empty());
@@ -522,7 +634,7 @@ mod tests {
             "busybox",
             "sh",
         ]);
-        let body = build_create(&a).unwrap();
+        let body = build_create(&a, "run").unwrap();
         let v = serde_json::to_value(&body).unwrap();
         assert_eq!(v["Image"], "busybox");
         assert_eq!(v["Cmd"], serde_json::json!(["sh"]));
@@ -535,10 +647,140 @@ mod tests {
         assert_eq!(v["Labels"]["k"], "v");
         assert_eq!(v["Labels"]["bare"], "");
         assert_eq!(v["HostConfig"]["AutoRemove"], true);
-        let d = build_create(&parse(&["-d", "busybox"])).unwrap();
+        let d = build_create(&parse(&["-d", "busybox"]), "run").unwrap();
         let v = serde_json::to_value(&d).unwrap();
         assert_eq!(v["AttachStdout"], false);
         assert!(v.get("Cmd").is_none());
+    }
+
+    #[test]
+    fn security_and_limit_flags_fill_the_host_config() {
+        let a = parse(&[
+            "--privileged",
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-drop",
+            "ALL",
+            "--read-only",
+            "--security-opt",
+            "no-new-privileges",
+            "--security-opt",
+            "apparmor:unconfined",
+            "--group-add",
+            "1234",
+            "--ulimit",
+            "nofile=1024:2048",
+            "--ulimit",
+            "nproc=10",
+            "--stop-signal",
+            "SIGUSR1",
+            "--stop-timeout",
+            "3",
+            "busybox",
+        ]);
+        let v = serde_json::to_value(build_create(&a, "run").unwrap()).unwrap();
+        let h = &v["HostConfig"];
+        assert_eq!(h["Privileged"], true);
+        assert_eq!(h["CapAdd"], serde_json::json!(["NET_ADMIN"]));
+        assert_eq!(h["CapDrop"], serde_json::json!(["ALL"]));
+        assert_eq!(h["ReadonlyRootfs"], true);
+        assert_eq!(
+            h["SecurityOpt"],
+            serde_json::json!(["no-new-privileges", "apparmor=unconfined"])
+        );
+        assert_eq!(h["GroupAdd"], serde_json::json!(["1234"]));
+        assert_eq!(
+            h["Ulimits"],
+            serde_json::json!([
+                {"Name": "nofile", "Soft": 1024, "Hard": 2048},
+                {"Name": "nproc", "Soft": 10, "Hard": 10}
+            ])
+        );
+        assert_eq!(v["StopSignal"], "SIGUSR1");
+        assert_eq!(v["StopTimeout"], 3);
+        // Not a terminal here: no console size.
+        assert!(h.get("ConsoleSize").is_none());
+    }
+
+    #[test]
+    fn ulimits_parse_like_go_units() {
+        assert!(parse_ulimit("nofile=1:2").is_ok());
+        assert_eq!(
+            parse_ulimit("nofile").unwrap_err(),
+            "invalid ulimit argument: nofile"
+        );
+        assert_eq!(
+            parse_ulimit("bogus=1").unwrap_err(),
+            "invalid ulimit type: bogus"
+        );
+        assert_eq!(
+            parse_ulimit("nofile=3:2").unwrap_err(),
+            "ulimit soft limit must be less than or equal to hard limit: 3 > 2"
+        );
+        assert!(
+            parse_ulimit("nofile=1:2:3")
+                .unwrap_err()
+                .contains("too many")
+        );
+        assert!(parse_ulimit("nofile=x").is_err());
+    }
+
+    #[test]
+    fn attach_flags_choose_the_streams() {
+        let v = |argv: &[&str]| {
+            serde_json::to_value(build_create(&parse(argv), "run").unwrap()).unwrap()
+        };
+        let only_err = v(&["-a", "STDERR", "busybox"]);
+        assert_eq!(
+            (
+                &only_err["AttachStdin"],
+                &only_err["AttachStdout"],
+                &only_err["AttachStderr"]
+            ),
+            (
+                &serde_json::json!(false),
+                &serde_json::json!(false),
+                &serde_json::json!(true)
+            )
+        );
+        let i = v(&["-i", "-a", "stdout", "busybox"]);
+        assert_eq!(i["AttachStdin"], true);
+        assert_eq!(i["AttachStderr"], false);
+        let bad = build_create(&parse(&["-a", "nope", "busybox"]), "create").unwrap_err();
+        assert_eq!(bad.exit_code(), 125);
+        assert!(
+            bad.to_string()
+                .contains("Usage:  berth create [OPTIONS] IMAGE"),
+            "{bad}"
+        );
+        let both = build_create(&parse(&["-d", "-a", "stdout", "busybox"]), "run").unwrap_err();
+        assert_eq!(both.exit_code(), 1);
+    }
+
+    #[test]
+    fn label_files_and_seccomp_profiles_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let labels = dir.path().join("berth-labels");
+        std::fs::write(&labels, "# c\na=1\n\nb\n").unwrap();
+        let profile = dir.path().join("berth-seccomp.json");
+        std::fs::write(&profile, "{ \"defaultAction\": \"SCMP_ACT_ALLOW\" }").unwrap();
+        let a = parse(&[
+            "--label-file",
+            labels.to_str().unwrap(),
+            "-l",
+            "a=2",
+            "--security-opt",
+            &format!("seccomp={}", profile.display()),
+            "busybox",
+        ]);
+        let v = serde_json::to_value(build_create(&a, "run").unwrap()).unwrap();
+        assert_eq!(v["Labels"], serde_json::json!({"a": "2", "b": ""}));
+        assert_eq!(
+            v["HostConfig"]["SecurityOpt"],
+            serde_json::json!([r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#])
+        );
+        let missing = parse(&["--label-file", "/nonexistent/berth-labels", "busybox"]);
+        assert_eq!(build_create(&missing, "run").unwrap_err().exit_code(), 125);
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub fn truncate_id(id: &str) -> String {
 }
 
 /// Go's `time.Time.String()` in local time: `2024-01-02 15:04:05 +0000 UTC`.
-fn go_time_string(secs: i64) -> String {
+pub(crate) fn go_time_string(secs: i64) -> String {
     use chrono::TimeZone;
     match chrono::Local.timestamp_opt(secs, 0).single() {
         Some(t) => {
@@ -53,7 +53,7 @@ fn rfc3339(secs: i64) -> String {
 }
 
 /// Docker's `formatter.Ellipsis` for plain text: cut to `max` characters ending in `…`.
-fn ellipsis(s: &str, max: usize) -> String {
+pub(crate) fn ellipsis(s: &str, max: usize) -> String {
     let count = s.chars().count();
     if count <= max {
         return s.to_string();
@@ -651,6 +651,38 @@ pub struct ImageInspectArgs {
     /// The images to inspect
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<String>,
+}
+
+/// `berth container inspect`.
+#[derive(Debug, Args)]
+pub struct ContainerInspectArgs {
+    /// Format output using a custom template: 'json' or a Go template
+    #[arg(short = 'f', long)]
+    format: Option<String>,
+    /// Display total file sizes
+    #[arg(short = 's', long)]
+    size: bool,
+    /// The containers to inspect
+    #[arg(required = true, value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+/// `berth container inspect`: the daemon's JSON for each container.
+pub async fn container_inspect(ctx: &Ctx, args: ContainerInspectArgs) -> Result<(), CliError> {
+    let mut inspector = Inspector::new(args.format.as_deref())?;
+    for name in &args.containers {
+        let path = format!(
+            "/containers/{}/json{}",
+            encode_path(name),
+            if args.size { "?size=1" } else { "" }
+        );
+        match ctx.client.bytes(Method::GET, &path, empty()).await {
+            Ok(raw) => inspector.add(&path, raw)?,
+            Err(e @ ClientError::Connect { .. }) => return Err(e.into()),
+            Err(e) => inspector.errors.push(e.to_string()),
+        }
+    }
+    inspector.finish()
 }
 
 /// `berth image inspect`: the daemon's JSON for each image.

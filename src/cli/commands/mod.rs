@@ -1,8 +1,11 @@
 //! One module per Docker command group; each exposes clap argument structs and
 //! async functions taking the shared [`Ctx`].
 
+pub mod attach;
 pub mod container;
 pub mod image;
+pub mod lifecycle;
+pub mod ps;
 pub mod system;
 
 use std::io::Write;
