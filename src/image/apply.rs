@@ -6,7 +6,8 @@
 //! calls that never follow it. Names escaping the root with `..` are refused outright.
 //! OCI/Docker whiteouts become overlayfs whiteouts (0/0 character devices and the
 //! `trusted.overlay.opaque` xattr). The uncompressed stream is hashed while it is
-//! unpacked, giving the layer's diff ID in the same pass.
+//! unpacked, giving the layer's diff ID in the same pass; a plain tar can be recorded in
+//! the same pass too, so that it need not be stored ([`crate::image::tarsplit`]).
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -22,6 +23,7 @@ use tar::EntryType;
 
 use crate::image::ImageError;
 use crate::image::digest::{BUF_SIZE, Compression, HashingReader};
+use crate::image::tarsplit::{Kept, Recorder, RecordingReader, SharedRecorder};
 
 /// What unpacking a layer produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +36,8 @@ pub struct LayerStats {
     pub unpacked_size: u64,
     /// The compression the blob used.
     pub compression: Compression,
+    /// How the tar is kept beside the snapshot (plain tars unpacked with a keep directory).
+    pub kept: Option<Kept>,
 }
 
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
@@ -43,6 +47,16 @@ const MAX_SYMLINK_HOPS: usize = 40;
 /// Unpacks the layer blob read from `blob` (plain, gzip or zstd tar) into `dest`, an
 /// existing empty directory. Returns the diff ID and sizes.
 pub fn apply_layer(blob: impl Read + Send, dest: &Path) -> Result<LayerStats, ImageError> {
+    apply_layer_keeping(blob, dest, None)
+}
+
+/// Like [`apply_layer`]; if the blob is a plain tar and `keep_dir` is given, the tar is
+/// also kept there as a tar-split record (or whole), see [`crate::image::tarsplit`].
+pub fn apply_layer_keeping(
+    blob: impl Read + Send,
+    dest: &Path,
+    keep_dir: Option<&Path>,
+) -> Result<LayerStats, ImageError> {
     let mut blob = blob;
     let mut head = Vec::with_capacity(512);
     (&mut blob)
@@ -51,9 +65,16 @@ pub fn apply_layer(blob: impl Read + Send, dest: &Path) -> Result<LayerStats, Im
         .map_err(archive_err)?;
     let compression = Compression::detect(&head);
     let stream = io::Cursor::new(head).chain(blob);
-    let mut hashed = HashingReader::new(compression.decoder(stream).map_err(archive_err)?);
+    let rec = keep_dir
+        .filter(|_| compression == Compression::None)
+        .map(Recorder::shared);
+    let mut hashed = HashingReader::new(RecordingReader::new(
+        compression.decoder(stream).map_err(archive_err)?,
+        rec.clone(),
+    ));
     let unpacked_size = {
         let mut applier = Applier::new(dest)?;
+        applier.rec = rec.clone();
         let mut archive = tar::Archive::new(&mut hashed);
         let entries = archive.entries().map_err(archive_err)?;
         for entry in entries {
@@ -65,11 +86,13 @@ pub fn apply_layer(blob: impl Read + Send, dest: &Path) -> Result<LayerStats, Im
     };
     // The tar's trailing zero blocks (and anything after them) are part of the diff ID.
     let (diff_id, diff_size) = hashed.drain().map_err(archive_err)?;
+    let kept = rec.map(|r| r.borrow_mut().finish()).transpose()?;
     Ok(LayerStats {
         diff_id,
         diff_size,
         unpacked_size,
         compression,
+        kept,
     })
 }
 
@@ -140,6 +163,8 @@ struct Applier {
     dir_times: Vec<(Vec<Vec<u8>>, Timespec)>,
     buf: Vec<u8>,
     size: u64,
+    /// Records the tar for keeping it as a tar-split (plain tars only).
+    rec: Option<SharedRecorder>,
 }
 
 impl Applier {
@@ -157,6 +182,7 @@ impl Applier {
             dir_times: Vec::new(),
             buf: vec![0u8; BUF_SIZE],
             size: 0,
+            rec: None,
         })
     }
 
@@ -264,6 +290,22 @@ impl Applier {
                 }
                 .map_err(|e| io_err(errno_io(e)))?;
                 let mut file = File::from(fd);
+                if let Some(r) = &self.rec {
+                    let mut r = r.borrow_mut();
+                    if kind == EntryType::GNUSparse {
+                        // The file on disk holds the expanded content, not the tar's bytes.
+                        r.go_raw(&self.root, &self.root_path).map_err(io_err)?;
+                    } else {
+                        r.file(
+                            &self.root,
+                            &self.root_path,
+                            comps.join(&b'/'),
+                            entry.size(),
+                            entry.raw_file_position(),
+                        )
+                        .map_err(io_err)?;
+                    }
+                }
                 loop {
                     let n = match entry.read(&mut self.buf) {
                         Ok(0) => break,
@@ -374,6 +416,12 @@ impl Applier {
     /// Deletes whatever `name` is in the parent (recursively for directories).
     fn remove_existing(&mut self, pfd: &OwnedFd, name: &OsStr) -> io::Result<()> {
         self.cache = None;
+        if let Some(r) = &self.rec
+            && rustix::fs::statat(pfd, name, AtFlags::SYMLINK_NOFOLLOW).is_ok()
+        {
+            // The removal may destroy content a tar-split would refer to: keep the tar.
+            r.borrow_mut().go_raw(&self.root, &self.root_path)?;
+        }
         remove_at(pfd, name)
     }
 

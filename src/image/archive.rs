@@ -45,6 +45,8 @@ pub struct DockerManifestEntry {
 enum Content {
     Memory(Vec<u8>),
     File(PathBuf),
+    /// A plain layer tar streamed only to its unpacker, which keeps it beside the snapshot.
+    Unpacked,
 }
 
 enum Unpack {
@@ -55,9 +57,15 @@ enum Unpack {
 
 struct Member {
     content: Content,
+    /// Digest and size of the content (for [`Content::Unpacked`], known once unpacked).
     digest: String,
     size: u64,
     unpack: Unpack,
+    /// The digest a `blobs/sha256/<hex>` path announces.
+    expected: Option<String>,
+    /// The first snapshot unpacked from this member, if it keeps the tar: a second use
+    /// of the member unpacks from it.
+    kept: Option<(PathBuf, crate::image::apply::LayerStats)>,
 }
 
 /// One image found in an archive, with its layers unpacked and verified.
@@ -84,9 +92,11 @@ pub struct LoadedLayer {
     pub media_type: String,
     /// Blob length.
     pub size: u64,
-    /// Where the verified blob waits to be committed (`None` if it is already in the store).
+    /// Where the verified blob waits to be committed (`None` if it is already in the store
+    /// or the layer's tar is kept beside its snapshot, see `stats.kept`).
     pub blob: Option<BlobSource>,
-    /// The unpacked snapshot (`None` when the chain's snapshot already exists).
+    /// The unpacked snapshot (`None` when the chain's snapshot already exists, unless this
+    /// one keeps the layer's tar, which the existing snapshot then adopts if it lacks one).
     pub snapshot: Option<TempSnapshot>,
     /// Diff ID, diff size and unpacked size.
     pub stats: crate::image::apply::LayerStats,
@@ -229,10 +239,36 @@ impl LoadSession {
     }
 
     fn reap(&mut self, path: &str) {
+        // Only a running unpack is taken: replacing a finished one would drop its snapshot.
         if let Some(m) = self.members.get_mut(path)
+            && matches!(m.unpack, Unpack::Running(_))
             && let Unpack::Running(h) = std::mem::replace(&mut m.unpack, Unpack::None)
         {
-            m.unpack = Unpack::Done(snapshot::join(h));
+            let mut r = snapshot::join(h);
+            if let (Content::Unpacked, Ok(t)) = (&m.content, &r) {
+                let stats = t.stats.as_ref().expect("unpacked snapshots carry stats");
+                m.digest = stats.diff_id.clone();
+                m.size = stats.diff_size;
+                if let Some(exp) = &m.expected
+                    && *exp != stats.diff_id
+                {
+                    r = Err(ImageError::DigestMismatch {
+                        what: format!("archive member {path}"),
+                        expected: exp.clone(),
+                        actual: stats.diff_id.clone(),
+                    });
+                }
+            }
+            m.unpack = Unpack::Done(r);
+        }
+    }
+
+    /// Waits for the oldest unpacker when as many run as there are CPUs.
+    fn make_room(&mut self) {
+        if self.running.len() >= self.max_jobs
+            && let Some(oldest) = self.running.pop_front()
+        {
+            self.reap(&oldest);
         }
     }
 
@@ -274,6 +310,45 @@ impl LoadSession {
                     digest,
                     size,
                     unpack: Unpack::None,
+                    expected: None,
+                    kept: None,
+                },
+            );
+            return Ok(());
+        }
+        if layer_like && Compression::detect(&first) == Compression::None {
+            // A plain layer tar is kept beside its snapshot, not as a blob: it goes only to
+            // the unpacker, which hashes it (its digest is its diff ID).
+            self.make_room();
+            let (t, h) = snapshot::spawn_unpack(&self.snapshots)?;
+            let mut tx = Some(t);
+            let mut chunk = first;
+            loop {
+                if let Some(t) = &tx
+                    && t.send(chunk).is_err()
+                {
+                    // The unpacker stopped (bad layer); its error surfaces if the layer is used.
+                    tx = None;
+                }
+                let mut next = vec![0u8; BUF_SIZE];
+                let n = read_full(entry, &mut next).map_err(bad(&what))?;
+                if n == 0 {
+                    break;
+                }
+                next.truncate(n);
+                chunk = next;
+            }
+            drop(tx);
+            self.running.push_back(path.to_string());
+            self.members.insert(
+                path.to_string(),
+                Member {
+                    content: Content::Unpacked,
+                    digest: String::new(),
+                    size: 0,
+                    unpack: Unpack::Running(h),
+                    expected,
+                    kept: None,
                 },
             );
             return Ok(());
@@ -282,11 +357,7 @@ impl LoadSession {
         let mut tx: Option<SyncSender<Vec<u8>>> = None;
         let mut handle = None;
         if layer_like {
-            if self.running.len() >= self.max_jobs
-                && let Some(oldest) = self.running.pop_front()
-            {
-                self.reap(&oldest);
-            }
+            self.make_room();
             let (t, h) = snapshot::spawn_unpack(&self.snapshots)?;
             tx = Some(t);
             handle = Some(h);
@@ -324,6 +395,8 @@ impl LoadSession {
                 digest: done.digest,
                 size: done.size,
                 unpack,
+                expected: None,
+                kept: None,
             },
         );
         Ok(())
@@ -352,6 +425,9 @@ impl LoadSession {
         match &self.members[&p].content {
             Content::Memory(b) => Ok(b.clone()),
             Content::File(f) => fs::read(f).map_err(ImageError::io(f)),
+            Content::Unpacked => Err(ImageError::InvalidArchive(format!(
+                "{path} is a layer tar where a metadata file is expected"
+            ))),
         }
     }
 
@@ -447,9 +523,15 @@ impl LoadSession {
                     });
                 }
                 let m = &self.members[&key];
-                let blob = match &m.content {
-                    Content::File(p) => BlobSource::File(p.clone()),
-                    Content::Memory(b) => BlobSource::Memory(b.clone()),
+                let blob = match (&m.content, stats.kept) {
+                    (_, Some(_)) => None,
+                    (Content::File(p), None) => Some(BlobSource::File(p.clone())),
+                    (Content::Memory(b), None) => Some(BlobSource::Memory(b.clone())),
+                    (Content::Unpacked, None) => {
+                        return Err(ImageError::InvalidArchive(format!(
+                            "layer {lpath}: its tar was neither stored nor kept"
+                        )));
+                    }
                 };
                 layers.push(LoadedLayer {
                     digest: m.digest.clone(),
@@ -457,7 +539,7 @@ impl LoadSession {
                         .clone()
                         .unwrap_or_else(|| stats.compression.layer_media_type().to_string()),
                     size: m.size,
-                    blob: Some(blob),
+                    blob,
                     snapshot,
                     stats,
                 });
@@ -484,12 +566,19 @@ impl LoadSession {
         let m = self.members.get_mut(key).expect("resolved member exists");
         if let Unpack::Done(r) = std::mem::replace(&mut m.unpack, Unpack::None) {
             let t = r?;
-            let stats = t.stats.clone().expect("unpacked snapshots carry stats");
-            return Ok(((!have).then_some(t), stats));
+            return Ok(Self::take_snapshot(m, t, have));
         }
         // Not unpacked yet (not sniffed as a layer, or used twice): unpack it now. Even when
         // the snapshot exists, the diff ID must be computed to verify the blob.
         let t = match &m.content {
+            Content::Unpacked => {
+                let (dir, st) = m.kept.clone().ok_or_else(|| {
+                    ImageError::InvalidArchive(format!("layer {key} could not be unpacked"))
+                })?;
+                let r = crate::image::tarsplit::open_kept(&dir, &st.diff_id, st.diff_size)
+                    .map_err(|e| ImageError::io_at(&dir, e))?;
+                snapshot::unpack(&self.snapshots, r)?
+            }
             Content::Memory(b) => snapshot::unpack(&self.snapshots, b.as_slice())?,
             Content::File(p) => snapshot::unpack(
                 &self.snapshots,
@@ -499,8 +588,25 @@ impl LoadSession {
                 ),
             )?,
         };
+        Ok(Self::take_snapshot(m, t, have))
+    }
+
+    /// What a use of `m` gets from its unpacked snapshot `t`: a snapshot keeping its tar is
+    /// always passed on (committing it gives an existing snapshot the kept tar it may lack)
+    /// and remembered for a second use of the member; others only if the chain is new.
+    fn take_snapshot(
+        m: &mut Member,
+        t: TempSnapshot,
+        have: bool,
+    ) -> (Option<TempSnapshot>, crate::image::apply::LayerStats) {
         let stats = t.stats.clone().expect("unpacked snapshots carry stats");
-        Ok(((!have).then_some(t), stats))
+        if stats.kept.is_some() {
+            if m.kept.is_none() {
+                m.kept = Some((t.dir().to_path_buf(), stats.clone()));
+            }
+            return (Some(t), stats);
+        }
+        ((!have).then_some(t), stats)
     }
 
     /// Image manifests named by an OCI index (descending into nested indexes), with tags.
@@ -608,6 +714,14 @@ pub enum SaveSource {
     Blob(PathBuf),
     /// An uncompressed tar in memory.
     Memory(Vec<u8>),
+    /// The tar kept beside a snapshot (`snapshots/<chain>`), regenerated and verified
+    /// against the diff ID as it is written.
+    Snapshot {
+        /// The snapshot directory.
+        dir: PathBuf,
+        /// The layer's diff ID.
+        diff_id: String,
+    },
 }
 
 fn header(path: &str, size: u64, kind: tar::EntryType) -> io::Result<tar::Header> {
@@ -677,6 +791,10 @@ pub fn write_docker_archive(w: &mut dyn Write, images: &[SaveImage]) -> io::Resu
                         // The recorded size guards against a blob changed behind our back.
                         let mut limited = r.take(l.diff_size);
                         b.append(&h, &mut limited)?;
+                    }
+                    SaveSource::Snapshot { dir, diff_id } => {
+                        let mut r = crate::image::tarsplit::open_kept(dir, diff_id, l.diff_size)?;
+                        b.append(&h, &mut r)?;
                     }
                 }
             }

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::image::ImageError;
 
-/// Current version of `index.json`.
-pub const INDEX_VERSION: u32 = 1;
+/// Current version of `index.json`. Version 2 added [`LayerRecord::stored`]; version 1
+/// files load as version 2 with every layer kept as a blob (what version 1 meant).
+pub const INDEX_VERSION: u32 = 2;
 
 /// The whole index file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -56,6 +57,28 @@ pub struct LayerRecord {
     pub chain_id: String,
     /// Bytes of regular files in the unpacked layer.
     pub unpacked_size: u64,
+    /// Where the layer's bytes are kept for `save`.
+    #[serde(default)]
+    pub stored: LayerStorage,
+}
+
+/// Where a layer's bytes are kept.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum LayerStorage {
+    /// The blob as received, under `image/blobs/sha256/<digest>`.
+    #[default]
+    Blob,
+    /// Beside the snapshot: a tar-split record or the whole tar (uncompressed layers only;
+    /// `digest` is then the diff ID and no blob exists).
+    Snapshot,
+}
+
+impl LayerRecord {
+    /// The blob this layer keeps in the blob store, if any.
+    pub fn blob(&self) -> Option<&str> {
+        (self.stored == LayerStorage::Blob).then_some(self.digest.as_str())
+    }
 }
 
 impl ImageRecord {
@@ -78,11 +101,15 @@ impl Index {
             }
             Err(e) => return Err(ImageError::io_at(path, e)),
         };
-        let index: Index =
+        let mut index: Index =
             serde_json::from_slice(&bytes).map_err(|source| ImageError::InvalidJson {
                 what: path.display().to_string(),
                 source,
             })?;
+        if index.version == 1 {
+            // Version 1 had no `stored`: its default (blob) is what version 1 did.
+            index.version = INDEX_VERSION;
+        }
         if index.version != INDEX_VERSION {
             return Err(ImageError::InvalidArchive(format!(
                 "{}: unsupported index version {}",
@@ -106,5 +133,32 @@ impl Index {
             .filter(|(_, v)| v.as_str() == id)
             .map(|(k, _)| k.clone())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_1_index_migrates_with_blob_layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index.json");
+        let v1 = r#"{"version":1,"images":{"sha256:aa":{"layers":[{"digest":"sha256:bb",
+            "media_type":"application/vnd.docker.image.rootfs.diff.tar","size":3,
+            "diff_id":"sha256:bb","diff_size":3,"chain_id":"sha256:bb","unpacked_size":0}]}},
+            "references":{}}"#;
+        std::fs::write(&p, v1).unwrap();
+        let idx = Index::load(&p).unwrap();
+        assert_eq!(idx.version, INDEX_VERSION);
+        let l = &idx.images["sha256:aa"].layers[0];
+        assert_eq!(l.stored, LayerStorage::Blob);
+        assert_eq!(l.blob(), Some("sha256:bb"));
+        idx.save(&p).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains("\"version\": 2"), "{text}");
+        assert!(text.contains("\"stored\": \"blob\""), "{text}");
+        std::fs::write(&p, text.replace("\"version\": 2", "\"version\": 3")).unwrap();
+        assert!(Index::load(&p).is_err());
     }
 }

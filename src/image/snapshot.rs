@@ -1,4 +1,5 @@
-//! Snapshots: one overlay-ready directory per chain ID, `snapshots/<chain-hex>/{diff/,meta.json}`,
+//! Snapshots: one overlay-ready directory per chain ID, `snapshots/<chain-hex>/{diff/,meta.json}`
+//! plus, for layers that came as plain tars, `tar-split.gz` or `layer.tar`,
 //! built under `snapshots/tmp-*` and renamed into place; layer unpacking runs on its own
 //! threads fed through bounded channels so several layers unpack while the archive streams.
 
@@ -11,7 +12,7 @@ use std::thread::JoinHandle;
 use serde::{Deserialize, Serialize};
 
 use crate::image::ImageError;
-use crate::image::apply::{LayerStats, apply_layer};
+use crate::image::apply::{LayerStats, apply_layer_keeping};
 use crate::image::digest::hex_part;
 
 const TEMP_PREFIX: &str = "tmp-";
@@ -93,7 +94,8 @@ impl Snapshots {
         Ok(t)
     }
 
-    /// Puts `temp` in place as `chain_id`; if the chain already exists the temp is discarded.
+    /// Puts `temp` in place as `chain_id`; if the chain already exists the temp is discarded,
+    /// after giving the existing snapshot the temp's kept tar if it has none.
     /// Callers serialise this with removals (the store holds its index lock).
     pub fn commit(
         &self,
@@ -102,7 +104,7 @@ impl Snapshots {
         parent: Option<&str>,
     ) -> Result<(), ImageError> {
         if self.exists(chain_id) {
-            return Ok(());
+            return crate::image::tarsplit::adopt(&temp.dir, &self.path(chain_id));
         }
         let stats = temp
             .stats
@@ -163,6 +165,11 @@ pub struct TempSnapshot {
 }
 
 impl TempSnapshot {
+    /// The temp snapshot's directory (holding `diff/` and any kept tar).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The diff directory to unpack into.
     pub fn diff(&self) -> PathBuf {
         self.dir.join("diff")
@@ -178,10 +185,11 @@ impl Drop for TempSnapshot {
     }
 }
 
-/// Unpacks a layer blob read from `blob` into a new temp snapshot.
+/// Unpacks a layer blob read from `blob` into a new temp snapshot; a plain tar is kept
+/// beside it (see [`crate::image::tarsplit`]).
 pub fn unpack(snapshots: &Snapshots, blob: impl Read + Send) -> Result<TempSnapshot, ImageError> {
     let mut t = snapshots.temp()?;
-    t.stats = Some(apply_layer(blob, &t.diff())?);
+    t.stats = Some(apply_layer_keeping(blob, &t.diff(), Some(&t.dir))?);
     Ok(t)
 }
 

@@ -19,8 +19,8 @@ use crate::image::blobs::{BlobStore, IngestWriter};
 use crate::image::config::{
     History, ImageConfigFile, RootFs, apply_changes, docker_time, go_time, host_arch,
 };
-use crate::image::digest::{BUF_SIZE, chain_ids, hex_part, sha256_digest, short_id};
-use crate::image::index::{ImageRecord, Index, LayerRecord};
+use crate::image::digest::{BUF_SIZE, Compression, chain_ids, hex_part, sha256_digest, short_id};
+use crate::image::index::{ImageRecord, Index, LayerRecord, LayerStorage};
 use crate::image::reference::{AnyReference, Reference, glob_match, valid_tag};
 use crate::image::snapshot::{self, Snapshots, TempSnapshot, remove_tree};
 
@@ -209,6 +209,11 @@ impl ImageStore {
                 diff_size: stats.diff_size,
                 chain_id: chains[i].clone(),
                 unpacked_size: stats.unpacked_size,
+                stored: if stats.kept.is_some() {
+                    LayerStorage::Snapshot
+                } else {
+                    LayerStorage::Blob
+                },
             });
         }
         self.inner
@@ -375,7 +380,15 @@ impl ImageStore {
                     .map(|l| SaveLayer {
                         chain_id: l.chain_id.clone(),
                         diff_size: l.diff_size,
-                        source: SaveSource::Blob(self.inner.blobs.path(&l.digest)),
+                        source: match l.stored {
+                            LayerStorage::Blob => {
+                                SaveSource::Blob(self.inner.blobs.path(&l.digest))
+                            }
+                            LayerStorage::Snapshot => SaveSource::Snapshot {
+                                dir: self.inner.snapshots.path(&l.chain_id),
+                                diff_id: l.diff_id.clone(),
+                            },
+                        },
                     })
                     .collect();
                 images.push(SaveImage {
@@ -414,26 +427,44 @@ impl ImageStore {
         let mut run_config = ImageConfig::default();
         apply_changes(&mut run_config, &opts.changes)?;
 
-        // Stream to an ingest file while a worker unpacks the same bytes.
+        // A worker unpacks the stream; a plain tar is kept beside the snapshot by it, a
+        // compressed one is also streamed to an ingest file that becomes the layer's blob.
         let work = self.inner.blobs.ingest_dir();
-        let mut w = IngestWriter::create(work, None, "imported rootfs")?;
+        let mut w: Option<IngestWriter> = None;
+        let mut sniffed = false;
         let (tx, handle) = snapshot::spawn_unpack(&self.inner.snapshots)?;
         let mut tx = Some(tx);
         let stream_result = (|| -> Result<(), ImageError> {
             loop {
                 let mut buf = vec![0u8; BUF_SIZE];
-                let n = match reader.read(&mut buf) {
-                    Ok(0) => return Ok(()),
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        return Err(ImageError::InvalidArchive(format!(
-                            "reading rootfs tar: {e}"
-                        )));
+                // The first chunk must hold the compression magic (or the whole stream).
+                let want = if sniffed { 1 } else { 4 };
+                let mut n = 0;
+                while n < want {
+                    match reader.read(&mut buf[n..]) {
+                        Ok(0) => break,
+                        Ok(k) => n += k,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            return Err(ImageError::InvalidArchive(format!(
+                                "reading rootfs tar: {e}"
+                            )));
+                        }
                     }
-                };
+                }
+                if n == 0 {
+                    return Ok(());
+                }
                 buf.truncate(n);
-                w.write_all(&buf).map_err(ImageError::io(w.path()))?;
+                if !sniffed {
+                    sniffed = true;
+                    if Compression::detect(&buf) != Compression::None {
+                        w = Some(IngestWriter::create(work, None, "imported rootfs")?);
+                    }
+                }
+                if let Some(w) = &mut w {
+                    w.write_all(&buf).map_err(ImageError::io(w.path()))?;
+                }
                 if let Some(t) = &tx
                     && t.send(buf).is_err()
                 {
@@ -445,8 +476,19 @@ impl ImageStore {
         let unpacked = snapshot::join(handle);
         stream_result?;
         let temp: TempSnapshot = unpacked?;
-        let blob = w.finish()?;
         let stats = temp.stats.clone().expect("unpacked snapshots carry stats");
+        let (digest, size, blob) = match w {
+            Some(w) => {
+                let b = w.finish()?;
+                (b.digest, b.size, Some(BlobSource::File(b.path)))
+            }
+            None if stats.kept.is_some() => (stats.diff_id.clone(), stats.diff_size, None),
+            None => {
+                return Err(ImageError::InvalidArchive(
+                    "rootfs tar was neither stored nor kept".into(),
+                ));
+            }
+        };
 
         let now = go_time(chrono::Utc::now());
         let msg = opts
@@ -482,11 +524,11 @@ impl ImageStore {
             tags: reference.into_iter().collect(),
             manifest: None,
             layers: vec![LoadedLayer {
-                digest: blob.digest,
+                digest,
                 media_type: stats.compression.layer_media_type().to_string(),
-                size: blob.size,
-                blob: Some(BlobSource::File(blob.path)),
-                snapshot: (!have).then_some(temp),
+                size,
+                blob,
+                snapshot: (!have || stats.kept.is_some()).then_some(temp),
                 stats,
             }],
         };
@@ -934,7 +976,7 @@ impl ImageStore {
             let mut live_blobs: HashSet<&str> =
                 state.index.images.keys().map(String::as_str).collect();
             for r in state.index.images.values() {
-                live_blobs.extend(r.layers.iter().map(|l| l.digest.as_str()));
+                live_blobs.extend(r.layers.iter().filter_map(LayerRecord::blob));
                 live_blobs.extend(r.manifest_digest.as_deref());
             }
             for l in rec.layers.iter().rev() {
@@ -947,8 +989,10 @@ impl ImageStore {
                         deleted: Some(l.chain_id.clone()),
                     });
                 }
-                if !live_blobs.contains(l.digest.as_str()) {
-                    dead_blobs.push(l.digest.clone());
+                if let Some(d) = l.blob()
+                    && !live_blobs.contains(d)
+                {
+                    dead_blobs.push(d.to_string());
                 }
             }
             if !live_blobs.contains(id.as_str()) {

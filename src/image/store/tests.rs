@@ -10,6 +10,7 @@ use crate::image::archive::{SaveImage, SaveLayer, SaveSource, write_docker_archi
 use crate::image::digest::sha256_digest;
 use crate::image::fixture::{busybox_docker_archive, busybox_layer};
 use crate::image::testutil::{RawTar, gzip, tree};
+use tar::EntryType;
 
 struct T {
     dir: tempfile::TempDir,
@@ -27,6 +28,17 @@ fn new_store() -> T {
         .unwrap();
     let store = ImageStore::open(dir.path()).unwrap();
     T { dir, store }
+}
+
+/// The chain ID of an image's top layer.
+fn rec_chain(t: &T, id: &str) -> String {
+    let state = t.store.lock();
+    state.index.images[id]
+        .layers
+        .last()
+        .unwrap()
+        .chain_id
+        .clone()
 }
 
 impl T {
@@ -239,7 +251,14 @@ fn load_busybox_then_list_inspect_resolve() {
     let reopened = ImageStore::open(t.dir.path()).unwrap();
     assert_eq!(reopened.resolve("busybox").unwrap().id, id);
     t.load_busybox("busybox");
-    assert_eq!(t.on_disk(), (1, 2, 0));
+    // The config blob only: the uncompressed layer is kept beside its snapshot.
+    assert_eq!(t.on_disk(), (1, 1, 0));
+    let snap = t
+        .dir
+        .path()
+        .join("snapshots")
+        .join(hex_part(&rec_chain(&t, &id)));
+    assert!(snap.join(crate::image::tarsplit::TAR_SPLIT_FILE).is_file());
 }
 
 #[test]
@@ -650,4 +669,305 @@ fn list_filters() {
             .class(),
         ErrorClass::InvalidArgument
     );
+}
+
+/// The `layer.tar` members of a saved archive, in the first image's manifest order.
+fn saved_layers(saved: &[u8]) -> Vec<Vec<u8>> {
+    let mut members: HashMap<String, Vec<u8>> = HashMap::new();
+    for e in tar::Archive::new(saved).entries().unwrap() {
+        let mut e = e.unwrap();
+        let p = e.path().unwrap().to_string_lossy().into_owned();
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut b).unwrap();
+        members.insert(p, b);
+    }
+    let m: Vec<crate::image::archive::DockerManifestEntry> =
+        serde_json::from_slice(&members["manifest.json"]).unwrap();
+    m[0].layers.iter().map(|l| members[l].clone()).collect()
+}
+
+/// A layer with every kind of entry a tar-split must reproduce: PAX (long names, xattrs,
+/// mtimes), GNU long names, hardlinks, symlinks (and a file written through one),
+/// devices, a fifo, whiteouts, an opaque marker, empty files and a padded trailer.
+fn tricky_layer() -> Vec<u8> {
+    use crate::image::testutil::E;
+    let long = format!("d/{}/file-with-a-long-name", "n".repeat(120));
+    let mut raw = RawTar::new();
+    raw.dir("d")
+        .file("d/f1", b"first file")
+        .file("d/empty", b"")
+        .hardlink("d/hl", "d/f1")
+        .symlink("d/sl", "f1")
+        .dir("real")
+        .symlink("via", "real")
+        .file("via/inner", b"written through a symlink")
+        .file(&long, b"long name content")
+        .file(".wh.gone", b"")
+        .dir("opq")
+        .file("opq/.wh..wh..opq", b"")
+        .entry(E {
+            dev: (1, 3),
+            mode: 0o666,
+            ..E::new("d/null", EntryType::Char)
+        })
+        .entry(E::new("d/fifo", EntryType::Fifo))
+        .entry(E {
+            data: b"with xattrs and a precise mtime",
+            pax: vec![
+                ("SCHILY.xattr.user.berth".into(), b"v".to_vec()),
+                ("mtime".into(), b"1600000000.123456789".to_vec()),
+            ],
+            ..E::new("d/xattr", EntryType::Regular)
+        });
+    let mut layer = raw.finish();
+    // Replace the trailer with a GNU long-name entry, its own trailer and extra zeros.
+    layer.truncate(layer.len() - 1024);
+    let mut gnu = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(7);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_600_000_000);
+    gnu.append_data(&mut h, format!("g/{}", "x".repeat(150)), &b"gnu lnk"[..])
+        .unwrap();
+    layer.extend(gnu.into_inner().unwrap());
+    layer.extend([0u8; 4096]);
+    layer
+}
+
+#[test]
+fn plain_layers_round_trip_byte_identically_through_tar_split() {
+    let t = new_store();
+    let base = RawTar::new()
+        .file("gone", b"removed by the next layer")
+        .dir("opq")
+        .file("opq/old", b"hidden by the opaque marker")
+        .finish();
+    let tricky = tricky_layer();
+    let layers = vec![base, tricky];
+    let (archive, id) = archive_of(&layers, "berth-split:1", None);
+    t.store.load(&mut Cursor::new(archive)).unwrap();
+    // Only the config blob: both layers are kept as tar-split records.
+    assert_eq!(t.on_disk(), (2, 1, 0), "{:?}", tree(t.dir.path()));
+    {
+        let state = t.store.lock();
+        for l in &state.index.images[&id].layers {
+            assert_eq!(l.stored, LayerStorage::Snapshot);
+            let dir = t.store.inner.snapshots.path(&l.chain_id);
+            assert_eq!(
+                crate::image::tarsplit::kept_in(&dir),
+                Some(crate::image::tarsplit::Kept::Split)
+            );
+        }
+    }
+    let top = t.store.resolve(&id).unwrap().layers[1].clone();
+    assert_eq!(
+        fs::read(top.join("real/inner")).unwrap(),
+        b"written through a symlink"
+    );
+
+    let mut out = Vec::new();
+    t.store
+        .save(&["berth-split:1".to_string()], &mut out)
+        .unwrap();
+    let saved = saved_layers(&out);
+    assert_eq!(saved.len(), 2);
+    for (s, l) in saved.iter().zip(&layers) {
+        assert_eq!(sha256_digest(s), sha256_digest(l));
+        assert_eq!(s, l);
+    }
+    // And it loads elsewhere as the same image.
+    let other = new_store();
+    other.store.load(&mut Cursor::new(out)).unwrap();
+    assert_eq!(other.store.resolve("berth-split:1").unwrap().id, id);
+}
+
+#[test]
+fn layer_rewriting_its_own_files_keeps_the_whole_tar() {
+    let t = new_store();
+    let layer = RawTar::new()
+        .file("dup", b"first version")
+        .file("keep", b"kept")
+        .file("dup", b"second, longer version")
+        .dir("x")
+        .file("x/inner", b"inside x")
+        .file("x", b"x replaced by a file")
+        .finish();
+    let layers = vec![layer];
+    let (archive, id) = archive_of(&layers, "", None);
+    t.store.load(&mut Cursor::new(archive)).unwrap();
+    let chain = rec_chain(&t, &id);
+    let dir = t.store.inner.snapshots.path(&chain);
+    assert_eq!(
+        crate::image::tarsplit::kept_in(&dir),
+        Some(crate::image::tarsplit::Kept::Raw)
+    );
+    assert_eq!(
+        fs::read(dir.join("diff/dup")).unwrap(),
+        b"second, longer version"
+    );
+    let mut out = Vec::new();
+    t.store.save(&[id], &mut out).unwrap();
+    assert_eq!(saved_layers(&out), layers);
+}
+
+#[test]
+fn tampered_snapshot_makes_save_fail() {
+    let t = new_store();
+    let layer = RawTar::new()
+        .file("a", b"original content")
+        .file("b", b"other")
+        .finish();
+    let (archive, id) = archive_of(&[layer], "berth-tamper:1", None);
+    t.store.load(&mut Cursor::new(archive)).unwrap();
+    let diff = t.store.resolve(&id).unwrap().layers[0].clone();
+
+    // Same length, other bytes: caught by the diff ID check.
+    fs::write(diff.join("a"), b"ORIGINAL CONTENT").unwrap();
+    let e = t
+        .store
+        .save(std::slice::from_ref(&id), &mut Vec::new())
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("hashes to") && msg.contains("not its diff ID"),
+        "{msg}"
+    );
+    assert_eq!(e.class(), ErrorClass::Internal);
+
+    // Another length: caught when the file is opened.
+    fs::write(diff.join("a"), b"short").unwrap();
+    let msg = t
+        .store
+        .save(std::slice::from_ref(&id), &mut Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("snapshot was modified"), "{msg}");
+    assert!(msg.contains("/a"), "{msg}");
+
+    // Gone: likewise.
+    fs::remove_file(diff.join("a")).unwrap();
+    let msg = t
+        .store
+        .save(&[id], &mut Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("cannot open"), "{msg}");
+}
+
+#[test]
+fn import_of_a_plain_tar_keeps_no_blob_and_round_trips() {
+    let t = new_store();
+    let layer = busybox_layer().unwrap();
+    let id = t
+        .store
+        .import(&mut Cursor::new(layer.clone()), &ImportOptions::default())
+        .unwrap();
+    assert_eq!(t.on_disk(), (1, 1, 0));
+    let mut out = Vec::new();
+    t.store.save(&[id], &mut out).unwrap();
+    assert_eq!(saved_layers(&out), vec![layer]);
+}
+
+#[test]
+fn shared_layers_adopt_tar_split_and_survive_rmi() {
+    let t = new_store();
+    let base = RawTar::new().file("shared", b"shared layer").finish();
+    let top = RawTar::new().file("top", b"top layer").finish();
+    // First as a gzip OCI layout: the snapshot keeps no tar, the blob is the gzip.
+    let (oci, oci_id) = oci_layout(std::slice::from_ref(&base), "berth-oci", false);
+    t.store.load(&mut Cursor::new(oci)).unwrap();
+    let chain = rec_chain(&t, &oci_id);
+    let snap = t.store.inner.snapshots.path(&chain);
+    assert_eq!(crate::image::tarsplit::kept_in(&snap), None);
+    // Then two images in one docker-archive sharing that layer (a member used twice).
+    let diff_ids: Vec<String> = [&base, &top].iter().map(|l| sha256_digest(l)).collect();
+    let chains = chain_ids(&diff_ids);
+    let mk = |layers: &[&Vec<u8>], tag: &str| {
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
+            "config": { "Labels": { "tag": tag } },
+            "rootfs": { "type": "layers", "diff_ids": diff_ids[..layers.len()] },
+        }))
+        .unwrap();
+        SaveImage {
+            id: sha256_digest(&config),
+            config,
+            repo_tags: vec![tag.to_string()],
+            layers: layers
+                .iter()
+                .zip(&chains)
+                .map(|(l, c)| SaveLayer {
+                    chain_id: c.clone(),
+                    diff_size: l.len() as u64,
+                    source: SaveSource::Memory((*l).clone()),
+                })
+                .collect(),
+        }
+    };
+    let one = mk(&[&base], "berth-one:1");
+    let two = mk(&[&base, &top], "berth-two:1");
+    let (one_id, two_id) = (one.id.clone(), two.id.clone());
+    let mut archive = Vec::new();
+    write_docker_archive(&mut archive, &[one, two]).unwrap();
+    t.store.load(&mut Cursor::new(archive)).unwrap();
+    assert_eq!(
+        crate::image::tarsplit::kept_in(&snap),
+        Some(crate::image::tarsplit::Kept::Split)
+    );
+    // The gzip image goes, with its blob; the plain ones still save from the snapshot.
+    t.store.remove(&oci_id, false, &|_| None).unwrap();
+    for (id, want) in [
+        (&one_id, vec![base.clone()]),
+        (&two_id, vec![base.clone(), top]),
+    ] {
+        let mut out = Vec::new();
+        t.store.save(std::slice::from_ref(id), &mut out).unwrap();
+        assert_eq!(saved_layers(&out), want);
+    }
+    t.store.remove(&one_id, false, &|_| None).unwrap();
+    t.store.remove(&two_id, false, &|_| None).unwrap();
+    assert_eq!(t.on_disk(), (0, 0, 0), "{:?}", tree(t.dir.path()));
+}
+
+#[test]
+fn gnu_sparse_layer_keeps_the_whole_tar() {
+    let t = new_store();
+    let src = t.dir.path().join("berth-sparse-src");
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = fs::File::create(&src).unwrap();
+        f.write_all(b"head").unwrap();
+        f.seek(SeekFrom::Start(1 << 20)).unwrap();
+        f.write_all(b"tail after a hole").unwrap();
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    b.sparse(true);
+    b.append_path_with_name(&src, "sparse").unwrap();
+    let layer = b.into_inner().unwrap();
+    fs::remove_file(&src).unwrap();
+    let first = tar::Archive::new(layer.as_slice())
+        .entries()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .header()
+        .entry_type();
+    assert_eq!(first, EntryType::GNUSparse);
+    let (archive, id) = archive_of(std::slice::from_ref(&layer), "", None);
+    t.store.load(&mut Cursor::new(archive)).unwrap();
+    let dir = t.store.inner.snapshots.path(&rec_chain(&t, &id));
+    assert_eq!(
+        crate::image::tarsplit::kept_in(&dir),
+        Some(crate::image::tarsplit::Kept::Raw)
+    );
+    assert_eq!(
+        fs::metadata(dir.join("diff/sparse")).unwrap().len(),
+        (1 << 20) + 17
+    );
+    let mut out = Vec::new();
+    t.store.save(&[id], &mut out).unwrap();
+    assert_eq!(saved_layers(&out), vec![layer]);
 }
