@@ -179,7 +179,18 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
         }
         (&Method::GET, ["containers", "json"]) => containers::list(svc, &q).await,
         (_, ["containers", id, rest @ ..]) => {
-            let c = svc.containers.get(id)?;
+            let c = match svc.containers.get(id) {
+                Ok(c) => c,
+                // dockerd words a kill of an unknown container like any
+                // other kill failure.
+                Err(e) if method == Method::POST && rest == ["kill"] => {
+                    return Err(ApiError::new(
+                        e.class,
+                        format!("Cannot kill container: {id}: {}", e.message),
+                    ));
+                }
+                Err(e) => return Err(e),
+            };
             match (&method, rest) {
                 (&Method::GET, ["json"]) => containers::inspect(c, &q).await,
                 (&Method::GET, ["top"]) => containers::top(c, &q).await,
