@@ -1066,7 +1066,7 @@ impl RefDockerd {
             child: None,
         };
         run_ok(Command::new("ip").args(["link", "add", &d.bridge, "type", "bridge"]));
-        let addr = format!("198.{}.{}.1/30", 18 + (rnd[0] & 1), rnd[1]);
+        let addr = format!("198.{}.{}.1/24", 18 + (rnd[0] & 1), rnd[1]);
         run_ok(Command::new("ip").args(["addr", "add", &addr, "dev", &d.bridge]));
         fs::write(d.dir.join("daemon.json"), b"{}").expect("write daemon.json");
         let log = fs::File::create(&d.log).expect("create the dockerd log");
