@@ -85,6 +85,11 @@ pub struct ContainerSpec {
     /// names resolved in the container's `/etc/group`, or numbers.
     #[serde(default)]
     pub group_add: Vec<String>,
+    /// How the supervisor logs the container's output (Docker's
+    /// `HostConfig.LogConfig`, validated by [`crate::logging::LogConfig::from_docker`]);
+    /// json-file without rotation when absent.
+    #[serde(default)]
+    pub log: crate::logging::LogConfig,
 }
 
 /// One resource limit, as Docker's `Ulimits` entries give it.
@@ -247,6 +252,7 @@ pub(crate) mod tests {
             "cap_drop",
             "no_new_privileges",
             "group_add",
+            "log",
         ] {
             json.as_object_mut().unwrap().remove(f).unwrap();
         }

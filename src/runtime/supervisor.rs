@@ -13,10 +13,13 @@
 //!
 //! The container is started on the first `START` request (see
 //! [`super::proto`]), so a client is connected before the process can
-//! write anything. Without a connected client, output is read and dropped,
-//! so the container never blocks on a full pipe; while a client lags more
-//! than [`HIGH_WATER`] bytes, the supervisor stops reading the container's
-//! output (backpressure instead of loss).
+//! write anything. Every chunk of output is written to the container's log
+//! ([`crate::logging::jsonfile::JsonFileWriter`], unless the spec's log
+//! driver is `none`) as it is read, whether or not a client is connected, so
+//! the daemon being down loses nothing; a slow disk slows the reads. While a
+//! client lags more than [`HIGH_WATER`] bytes, the supervisor stops reading
+//! the container's output (backpressure instead of loss). The log is
+//! complete before `exit.json` is written.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -39,6 +42,8 @@ use super::proto::{self, FailureKind, Hello, Phase, StartFailure, StartedMsg};
 use super::spec::ContainerSpec;
 use super::state::{self, ExitStatus, SupervisorInfo};
 use super::tty;
+use crate::logging::Stream;
+use crate::logging::jsonfile::JsonFileWriter;
 
 /// `argv[1]` that makes `berthd` run [`supervisor_main`] instead of the daemon.
 pub const SUPERVISOR_ARG: &str = "__berth_supervisor";
@@ -211,6 +216,9 @@ struct Supervisor {
     stdin_buf: Vec<u8>,
     stdin_closing: bool,
     info: SupervisorInfo,
+    logger: Option<JsonFileWriter>,
+    /// Whether the last log write failed (logged once per failure streak).
+    log_failing: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -275,6 +283,8 @@ impl Supervisor {
             stdin_buf: Vec::new(),
             stdin_closing: false,
             info,
+            logger: None,
+            log_failing: false,
         };
         sup.write_info()?;
         Ok(sup)
@@ -610,6 +620,11 @@ impl Supervisor {
             }
             _ => {}
         }
+        if self.spec.log.is_json_file() {
+            let w = JsonFileWriter::open(&self.spec.state_dir, &self.spec.id, &self.spec.log)
+                .map_err(|e| StartFailure::new(FailureKind::Other, format!("open log: {e}")))?;
+            self.logger = Some(w);
+        }
         // The next child becomes pid 1 of a new pid namespace; the other
         // namespaces are unshared by the child itself.
         unshare(CloneFlags::CLONE_NEWPID).map_err(|e| fail("unshare pid namespace", e))?;
@@ -764,9 +779,41 @@ impl Supervisor {
             &mut c.stderr
         };
         let Some(f) = pipe.as_mut() else { return };
+        let stream = if tag == proto::STDOUT {
+            Stream::Stdout
+        } else {
+            Stream::Stderr
+        };
         let mut buf = vec![0u8; CHUNK];
-        match f.read(&mut buf) {
-            Ok(0) => *pipe = None,
+        let read = f.read(&mut buf);
+        let ended = match &read {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ),
+        };
+        if ended {
+            *pipe = None;
+        }
+        if let Some(w) = self.logger.as_mut() {
+            let logged = match &read {
+                Ok(n) if *n > 0 => w.write(stream, &buf[..*n]),
+                _ if ended => w.finish_stream(stream),
+                _ => Ok(()),
+            };
+            match logged {
+                Ok(()) => self.log_failing = false,
+                Err(e) if !self.log_failing => {
+                    self.log_failing = true;
+                    self.log(format!("write container log: {e}"));
+                }
+                Err(_) => {}
+            }
+        }
+        match read {
+            Ok(0) => {}
             Ok(n) => {
                 let mut frame = Vec::with_capacity(n + proto::HEADER_LEN);
                 proto::encode(tag, &buf[..n], &mut frame);
@@ -781,11 +828,8 @@ impl Supervisor {
                     io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
                 ) => {}
             // A pty master reads EIO once no slave fd is left: the end.
-            Err(e) if e.raw_os_error() == Some(libc::EIO) => *pipe = None,
-            Err(e) => {
-                *pipe = None;
-                self.log(format!("read container output: {e}"));
-            }
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => {}
+            Err(e) => self.log(format!("read container output: {e}")),
         }
     }
 
@@ -852,6 +896,12 @@ impl Supervisor {
             .and_then(|c| c.status.clone())
             .expect("finish runs after the container was reaped");
         let mut code = 0;
+        // Whoever reads exit.json may rely on the log being complete.
+        if let Some(w) = self.logger.take()
+            && let Err(e) = w.close()
+        {
+            self.log(format!("close container log: {e}"));
+        }
         if let Err(e) = state::write_exit_status(&self.spec.state_dir, &status) {
             self.log(format!(
                 "write {}: {e}",

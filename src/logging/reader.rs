@@ -1,0 +1,603 @@
+//! Reading json-file logs: [`read_logs`] (a snapshot, with a fast `tail`)
+//! and [`follow`] (keeps reading as the supervisor writes and rotates).
+//!
+//! Both take a consistent snapshot of the files first: the current file is
+//! opened, then every rotated file, then the current path is checked to
+//! still name the file opened first (else a rotation ran meanwhile and the
+//! snapshot is retried). Open descriptors keep their data readable even if
+//! the writer renames, compresses or drops the files afterwards.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::jsonfile::{gzip_source_comment, log_path};
+use super::{LogEntry, LoggingError, ReadOptions, Stream, io_err};
+
+/// How often a [`Follower`] looks for new data once it has read everything.
+pub const POLL: Duration = Duration::from_millis(100);
+/// Bytes read per step when `tail` scans backwards.
+const TAIL_BLOCK: usize = 64 * 1024;
+
+/// A file's identity: device and inode.
+type Ident = (u64, u64);
+
+fn ident(m: &std::fs::Metadata) -> Ident {
+    (m.dev(), m.ino())
+}
+
+/// An open log file of a snapshot.
+struct Opened {
+    path: PathBuf,
+    file: File,
+    gz: bool,
+    /// The file this one holds the lines of (a `.gz`'s source), when known.
+    ident: Option<Ident>,
+}
+
+/// Where reading a file starts.
+#[derive(Clone, Copy)]
+enum Start {
+    Offset(u64),
+    SkipLines(usize),
+}
+
+struct Snapshot {
+    /// Rotated files, oldest first.
+    rotated: Vec<Opened>,
+    current: Option<Opened>,
+}
+
+fn stat_ident(path: &Path) -> Result<Option<Ident>, LoggingError> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(Some(ident(&m))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+fn open_opt(path: &Path) -> Result<Option<File>, LoggingError> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// The source identity a `.gz` file's header records, if any.
+fn gz_source(file: &File) -> Option<Ident> {
+    let mut f = file;
+    let d = flate2::read::GzDecoder::new(&mut f);
+    let comment = d.header()?.comment()?.to_vec();
+    let text = String::from_utf8(comment).ok()?;
+    let (dev, ino) = text.strip_prefix("berth-source=")?.split_once(':')?;
+    let id = (dev.parse().ok()?, ino.parse().ok()?);
+    debug_assert_eq!(gzip_source_comment(id.0, id.1), text);
+    Some(id)
+}
+
+/// Rotated file numbers present in `dir` for `id`, newest (1) first.
+fn rotated_numbers(dir: &Path, id: &str) -> Result<Vec<u32>, LoggingError> {
+    let prefix = format!("{id}-json.log.");
+    let mut nums = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(nums),
+        Err(e) => return Err(io_err(dir)(e)),
+    };
+    for e in entries {
+        let e = e.map_err(io_err(dir))?;
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let num = rest.strip_suffix(".gz").unwrap_or(rest);
+        if let Ok(n) = num.parse::<u32>()
+            && n > 0
+            && !nums.contains(&n)
+        {
+            nums.push(n);
+        }
+    }
+    nums.sort_unstable();
+    Ok(nums)
+}
+
+fn snapshot(dir: &Path, id: &str) -> Result<Snapshot, LoggingError> {
+    let path = log_path(dir, id);
+    loop {
+        let current = match open_opt(&path)? {
+            Some(file) => {
+                let m = file.metadata().map_err(io_err(&path))?;
+                Some(Opened {
+                    path: path.clone(),
+                    file,
+                    gz: false,
+                    ident: Some(ident(&m)),
+                })
+            }
+            None => None,
+        };
+        let mut rotated = Vec::new();
+        let mut raced = false;
+        for n in rotated_numbers(dir, id)? {
+            // The plain file wins: a `.gz` beside it may still be written.
+            let plain = super::jsonfile::rotated_path(dir, id, n, false);
+            let gz = super::jsonfile::rotated_path(dir, id, n, true);
+            let opened = match open_opt(&plain)? {
+                Some(file) => {
+                    let m = file.metadata().map_err(io_err(&plain))?;
+                    Some(Opened {
+                        path: plain,
+                        file,
+                        gz: false,
+                        ident: Some(ident(&m)),
+                    })
+                }
+                None => open_opt(&gz)?.map(|file| Opened {
+                    ident: gz_source(&file),
+                    path: gz,
+                    file,
+                    gz: true,
+                }),
+            };
+            match opened {
+                Some(o) => rotated.push(o),
+                None => raced = true,
+            }
+        }
+        rotated.reverse();
+        let now = stat_ident(&path)?;
+        if !raced && now == current.as_ref().and_then(|c| c.ident) {
+            return Ok(Snapshot { rotated, current });
+        }
+    }
+}
+
+/// Where the last `n` whole lines of `file` start, or how many whole lines
+/// it has when fewer (they then start at 0). Reads backwards in blocks, so
+/// the cost depends on `n`, not on the file's size.
+fn tail_start(file: &File, n: usize, path: &Path) -> Result<Result<u64, usize>, LoggingError> {
+    let len = file.metadata().map_err(io_err(path))?.len();
+    let mut buf = vec![0u8; TAIL_BLOCK];
+    let mut pos = len;
+    // Whether the last newline (the end of the last whole line) was seen.
+    let mut end_seen = false;
+    let mut found = 0usize;
+    while pos > 0 {
+        let step = (pos as usize).min(TAIL_BLOCK);
+        pos -= step as u64;
+        file.read_exact_at(&mut buf[..step], pos)
+            .map_err(io_err(path))?;
+        for i in (0..step).rev() {
+            if buf[i] != b'\n' {
+                continue;
+            }
+            if !end_seen {
+                end_seen = true;
+                if n == 0 {
+                    return Ok(Ok(pos + i as u64 + 1));
+                }
+                continue;
+            }
+            found += 1;
+            if found == n {
+                return Ok(Ok(pos + i as u64 + 1));
+            }
+        }
+    }
+    if end_seen {
+        found += 1;
+    }
+    if n > 0 && found == n {
+        return Ok(Ok(0));
+    }
+    Ok(Err(found))
+}
+
+/// Whole lines in a gzipped log.
+fn gz_line_count(file: &mut File, path: &Path) -> Result<usize, LoggingError> {
+    file.seek(SeekFrom::Start(0)).map_err(io_err(path))?;
+    let mut d = flate2::read::GzDecoder::new(&mut *file);
+    let mut buf = vec![0u8; TAIL_BLOCK];
+    let mut count = 0;
+    loop {
+        match d.read(&mut buf) {
+            Ok(0) => return Ok(count),
+            Ok(k) => count += buf[..k].iter().filter(|&&b| b == b'\n').count(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err(path)(e)),
+        }
+    }
+}
+
+/// A log file being read line by line.
+struct Segment {
+    path: PathBuf,
+    reader: Box<dyn BufRead + Send>,
+    skip: usize,
+}
+
+impl Segment {
+    fn new(mut o: Opened, start: Start) -> Result<Segment, LoggingError> {
+        let (offset, skip) = match start {
+            Start::Offset(off) => (off, 0),
+            Start::SkipLines(n) => (0, n),
+        };
+        o.file
+            .seek(SeekFrom::Start(offset))
+            .map_err(io_err(&o.path))?;
+        let reader: Box<dyn BufRead + Send> = if o.gz {
+            Box::new(BufReader::new(flate2::read::GzDecoder::new(o.file)))
+        } else {
+            Box::new(BufReader::new(o.file))
+        };
+        Ok(Segment {
+            path: o.path,
+            reader,
+            skip,
+        })
+    }
+
+    /// The next whole line, or `None` at the end (an unterminated last line,
+    /// still being written, is not returned).
+    fn next_line(&mut self) -> Result<Option<Vec<u8>>, LoggingError> {
+        loop {
+            let mut line = Vec::new();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut line)
+                .map_err(io_err(&self.path))?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                return Ok(None);
+            }
+            if self.skip > 0 {
+                self.skip -= 1;
+                continue;
+            }
+            return Ok(Some(line));
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawEntry {
+    log: String,
+    stream: String,
+    time: DateTime<Utc>,
+}
+
+/// Decodes one line of a json-file log.
+pub fn parse_line(path: &Path, line: &[u8]) -> Result<LogEntry, LoggingError> {
+    let corrupt = |detail: String| LoggingError::Corrupt {
+        path: path.to_owned(),
+        detail,
+    };
+    let raw: RawEntry = serde_json::from_slice(line).map_err(|e| corrupt(e.to_string()))?;
+    let stream = match raw.stream.as_str() {
+        "stdout" => Stream::Stdout,
+        "stderr" => Stream::Stderr,
+        other => return Err(corrupt(format!("unknown stream {other:?}"))),
+    };
+    let partial = !raw.log.ends_with('\n');
+    Ok(LogEntry {
+        stream,
+        time: raw.time,
+        line: raw.log.into_bytes(),
+        partial,
+    })
+}
+
+enum Verdict {
+    Take,
+    Skip,
+    Stop,
+}
+
+fn judge(opts: &ReadOptions, e: &LogEntry) -> Verdict {
+    if opts.until.is_some_and(|u| e.time > u) {
+        return Verdict::Stop;
+    }
+    if opts.since.is_some_and(|s| e.time < s) {
+        return Verdict::Skip;
+    }
+    let wanted = match e.stream {
+        Stream::Stdout => opts.stdout,
+        Stream::Stderr => opts.stderr,
+    };
+    if wanted { Verdict::Take } else { Verdict::Skip }
+}
+
+/// Where reading starts in each file of a snapshot, honouring `tail`:
+/// the rotated files to read (oldest first) and the current file with the
+/// offset to start at.
+type Plan = (Vec<Segment>, Option<(Opened, u64)>);
+
+fn plan(snap: Snapshot, tail: Option<usize>) -> Result<Plan, LoggingError> {
+    let mut rotated = snap.rotated;
+    let mut cur_start = 0;
+    let mut first = 0;
+    let mut starts = vec![Start::Offset(0); rotated.len()];
+    if let Some(tail) = tail {
+        let mut want = tail;
+        first = rotated.len();
+        if let Some(c) = &snap.current {
+            match tail_start(&c.file, want, &c.path)? {
+                Ok(off) => {
+                    cur_start = off;
+                    want = 0;
+                }
+                Err(count) => want -= count,
+            }
+        }
+        for (i, f) in rotated.iter_mut().enumerate().rev() {
+            if want == 0 {
+                break;
+            }
+            first = i;
+            if f.gz {
+                let count = gz_line_count(&mut f.file, &f.path)?;
+                if count >= want {
+                    starts[i] = Start::SkipLines(count - want);
+                    want = 0;
+                } else {
+                    want -= count;
+                }
+            } else {
+                match tail_start(&f.file, want, &f.path)? {
+                    Ok(off) => {
+                        starts[i] = Start::Offset(off);
+                        want = 0;
+                    }
+                    Err(count) => want -= count,
+                }
+            }
+        }
+    }
+    let segs = rotated
+        .drain(..)
+        .zip(starts)
+        .skip(first)
+        .map(|(f, s)| Segment::new(f, s))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((segs, snap.current.map(|c| (c, cur_start))))
+}
+
+/// The entries of a log as it is now (see [`read_logs`]).
+pub struct LogReader {
+    segments: VecDeque<Segment>,
+    opts: ReadOptions,
+    done: bool,
+}
+
+/// Reads the container's log: rotated files oldest first (gzipped ones
+/// included), then the current file; the last `opts.tail` lines only when
+/// set. Returns an empty reader when the container has no log file yet.
+pub fn read_logs(
+    state_dir: &Path,
+    id: &str,
+    opts: &ReadOptions,
+) -> Result<LogReader, LoggingError> {
+    let (mut segs, current) = plan(snapshot(state_dir, id)?, opts.tail)?;
+    if let Some((c, start)) = current {
+        segs.push(Segment::new(c, Start::Offset(start))?);
+    }
+    Ok(LogReader {
+        segments: segs.into(),
+        opts: opts.clone(),
+        done: false,
+    })
+}
+
+impl Iterator for LogReader {
+    type Item = Result<LogEntry, LoggingError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            let seg = self.segments.front_mut()?;
+            let line = match seg.next_line() {
+                Ok(Some(l)) => l,
+                Ok(None) => {
+                    self.segments.pop_front();
+                    continue;
+                }
+                Err(e) => {
+                    self.segments.pop_front();
+                    return Some(Err(e));
+                }
+            };
+            match parse_line(&seg.path, &line) {
+                Err(e) => return Some(Err(e)),
+                Ok(entry) => match judge(&self.opts, &entry) {
+                    Verdict::Take => return Some(Ok(entry)),
+                    Verdict::Skip => {}
+                    Verdict::Stop => self.done = true,
+                },
+            }
+        }
+        None
+    }
+}
+
+/// The current file a [`Follower`] reads as it grows.
+struct Live {
+    path: PathBuf,
+    reader: BufReader<File>,
+    ident: Ident,
+    buf: Vec<u8>,
+}
+
+impl Live {
+    fn new(mut o: Opened, start: u64) -> Result<Live, LoggingError> {
+        o.file
+            .seek(SeekFrom::Start(start))
+            .map_err(io_err(&o.path))?;
+        let ident = o.ident.expect("current files are plain");
+        Ok(Live {
+            path: o.path,
+            reader: BufReader::new(o.file),
+            ident,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The next whole line written so far; keeps a partly written one.
+    fn next_line(&mut self) -> Result<Option<Vec<u8>>, LoggingError> {
+        self.reader
+            .read_until(b'\n', &mut self.buf)
+            .map_err(io_err(&self.path))?;
+        if self.buf.last() == Some(&b'\n') {
+            Ok(Some(std::mem::take(&mut self.buf)))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// Follows a container's log (see [`follow`]); each `next()` blocks until an
+/// entry arrives or the log ends.
+pub struct Follower {
+    dir: PathBuf,
+    id: String,
+    opts: ReadOptions,
+    stopped: Box<dyn FnMut() -> bool + Send>,
+    queue: VecDeque<Segment>,
+    live: Option<Live>,
+    rotated_seen: bool,
+    done: bool,
+}
+
+/// Reads the log like [`read_logs`], then keeps waiting for new entries,
+/// following rotations (by the current file's inode changing: the old file
+/// is read to its end, then the files rotated after it, then the new one)
+/// without losing or repeating a line. Ends once `stopped()` returned true
+/// and everything written by then was read (call it with the container's
+/// "has exited" flag), or at an entry later than `opts.until`.
+pub fn follow(
+    state_dir: &Path,
+    id: &str,
+    opts: &ReadOptions,
+    stopped: impl FnMut() -> bool + Send + 'static,
+) -> Result<Follower, LoggingError> {
+    let (segs, current) = plan(snapshot(state_dir, id)?, opts.tail)?;
+    Ok(Follower {
+        dir: state_dir.to_owned(),
+        id: id.to_owned(),
+        opts: opts.clone(),
+        stopped: Box::new(stopped),
+        queue: segs.into(),
+        live: current.map(|(c, start)| Live::new(c, start)).transpose()?,
+        rotated_seen: false,
+        done: false,
+    })
+}
+
+impl Follower {
+    /// Moves on from the live file, which was rotated away and read to its
+    /// end: queues the files rotated after it, then goes live on the new one.
+    fn switch(&mut self) -> Result<(), LoggingError> {
+        let old = self.live.take().map(|l| l.ident);
+        let snap = snapshot(&self.dir, &self.id)?;
+        // Files older than (and including) ours were read already; if ours
+        // is gone (dropped as the oldest), every rotated file is newer.
+        let newer = match snap
+            .rotated
+            .iter()
+            .position(|o| o.ident.is_some() && o.ident == old)
+        {
+            Some(i) => i + 1,
+            None => 0,
+        };
+        for o in snap.rotated.into_iter().skip(newer) {
+            self.queue.push_back(Segment::new(o, Start::Offset(0))?);
+        }
+        self.live = snap.current.map(|c| Live::new(c, 0)).transpose()?;
+        Ok(())
+    }
+
+    /// The next whole line from the queue or the live file; `None` when
+    /// the log ended.
+    fn next_line(&mut self) -> Result<Option<(PathBuf, Vec<u8>)>, LoggingError> {
+        loop {
+            if let Some(seg) = self.queue.front_mut() {
+                match seg.next_line() {
+                    Ok(Some(l)) => return Ok(Some((seg.path.clone(), l))),
+                    Ok(None) => {
+                        self.queue.pop_front();
+                        continue;
+                    }
+                    Err(e) => {
+                        self.queue.pop_front();
+                        return Err(e);
+                    }
+                }
+            }
+            // Sampled before reading: once the container has stopped, one
+            // more read to the end gets everything it wrote.
+            let was_stopped = (self.stopped)();
+            let path = log_path(&self.dir, &self.id);
+            let Some(live) = self.live.as_mut() else {
+                if stat_ident(&path)?.is_some() {
+                    self.switch()?;
+                    continue;
+                }
+                if was_stopped {
+                    return Ok(None);
+                }
+                std::thread::sleep(POLL);
+                continue;
+            };
+            if let Some(l) = live.next_line()? {
+                return Ok(Some((live.path.clone(), l)));
+            }
+            if self.rotated_seen {
+                // The old file was read to its end after the rotation was
+                // seen, and the writer no longer writes it.
+                self.rotated_seen = false;
+                self.switch()?;
+                continue;
+            }
+            match stat_ident(&path)? {
+                Some(now) if now != live.ident => {
+                    self.rotated_seen = true;
+                    continue;
+                }
+                Some(_) if was_stopped => return Ok(None),
+                None if was_stopped => return Ok(None),
+                _ => std::thread::sleep(POLL),
+            }
+        }
+    }
+}
+
+impl Iterator for Follower {
+    type Item = Result<LogEntry, LoggingError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            let (path, line) = match self.next_line() {
+                Ok(Some(x)) => x,
+                Ok(None) => {
+                    self.done = true;
+                    return None;
+                }
+                Err(e) => return Some(Err(e)),
+            };
+            match parse_line(&path, &line) {
+                Err(e) => return Some(Err(e)),
+                Ok(entry) => match judge(&self.opts, &entry) {
+                    Verdict::Take => return Some(Ok(entry)),
+                    Verdict::Skip => {}
+                    Verdict::Stop => self.done = true,
+                },
+            }
+        }
+        None
+    }
+}
