@@ -29,6 +29,9 @@ pub enum CliError {
     /// The local terminal or the detach keys could not be used.
     #[error(transparent)]
     Tty(#[from] crate::tty::TtyError),
+    /// A `--since`/`--until` value that is no time.
+    #[error(transparent)]
+    TimeArg(#[from] crate::commands::logs::TimeArgError),
     /// A local file could not be used; `op` is Go's verb ("open", "write").
     #[error("{op} {path}: {}", go_io_error(.source))]
     Io {
@@ -72,6 +75,7 @@ impl CliError {
             CliError::Reference(e) => e.class(),
             CliError::Stream(e) => e.class(),
             CliError::Tty(e) => e.class(),
+            CliError::TimeArg(e) => e.class(),
             CliError::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => ErrorClass::NotFound,
                 std::io::ErrorKind::PermissionDenied => ErrorClass::Forbidden,

@@ -16,7 +16,7 @@ use std::io::Write;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use client::{Client, Host, resolve_host};
-use commands::{Ctx, attach, container, image, lifecycle, ps, system};
+use commands::{Ctx, attach, container, image, lifecycle, logs, ps, system};
 use error::CliError;
 
 /// A self-sufficient runtime for containers.
@@ -70,6 +70,8 @@ enum Command {
     Attach(attach::AttachArgs),
     /// List port mappings or a specific mapping for the container
     Port(lifecycle::PortArgs),
+    /// Fetch the logs of a container
+    Logs(logs::LogsArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -135,6 +137,8 @@ enum ContainerCommand {
     Attach(attach::AttachArgs),
     /// List port mappings or a specific mapping for the container
     Port(lifecycle::PortArgs),
+    /// Fetch the logs of a container
+    Logs(logs::LogsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,6 +207,9 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         }
         Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
             lifecycle::port(ctx, a).await
+        }
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => {
+            logs::logs(ctx, a).await
         }
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(ctx, a).await,
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => image::load(ctx, a).await,

@@ -2,6 +2,7 @@
 //! with daemon.json. A key set both in the file and as a flag is an error, as
 //! in dockerd, and so is a key the daemon does not know.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
@@ -42,6 +43,12 @@ pub struct Flags {
     /// Log level (debug, info, warn, error)
     #[arg(short = 'l', long)]
     pub log_level: Option<String>,
+    /// Default driver for container logs (json-file, none)
+    #[arg(long)]
+    pub log_driver: Option<String>,
+    /// Default log driver options (key=value, repeatable)
+    #[arg(long = "log-opt", value_name = "key=value")]
+    pub log_opts: Vec<String>,
 }
 
 /// The keys of daemon.json berthd understands (dockerd's names).
@@ -58,6 +65,10 @@ struct FileConfig {
     debug: Option<bool>,
     #[serde(rename = "log-level")]
     log_level: Option<String>,
+    #[serde(rename = "log-driver")]
+    log_driver: Option<String>,
+    #[serde(rename = "log-opts")]
+    log_opts: Option<BTreeMap<String, String>>,
 }
 
 /// The effective configuration.
@@ -77,6 +88,10 @@ pub struct Config {
     pub log_level: String,
     /// The daemon.json that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// Containers' default log driver (`log-driver`, default json-file).
+    pub log_driver: String,
+    /// Containers' default log driver options (`log-opts`).
+    pub log_opts: BTreeMap<String, String>,
 }
 
 /// A configuration that cannot be used.
@@ -117,6 +132,27 @@ pub enum ConfigError {
     /// More than one host.
     #[error("berthd serves exactly one unix socket, got {0} hosts")]
     TooManyHosts(usize),
+    /// A `--log-opt` that is not `key=value`.
+    #[error("invalid key/value pair format in --log-opt: {0}")]
+    LogOpt(String),
+}
+
+/// Default log driver, as dockerd's.
+pub const DEFAULT_LOG_DRIVER: &str = "json-file";
+
+/// `--log-opt k=v` flags as a map (a later key wins, as in dockerd).
+fn log_opt_flags(opts: &[String]) -> Result<Option<BTreeMap<String, String>>, ConfigError> {
+    if opts.is_empty() {
+        return Ok(None);
+    }
+    let mut map = BTreeMap::new();
+    for o in opts {
+        let (k, v) = o
+            .split_once('=')
+            .ok_or_else(|| ConfigError::LogOpt(o.clone()))?;
+        map.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(Some(map))
 }
 
 fn merge<T: std::fmt::Debug>(
@@ -177,6 +213,8 @@ impl Config {
         let group = merge("group", flags.group, file.group)?;
         let debug = merge("debug", flags.debug.then_some(true), file.debug)?.unwrap_or(false);
         let log_level = merge("log-level", flags.log_level, file.log_level)?;
+        let log_driver = merge("log-driver", flags.log_driver, file.log_driver)?;
+        let log_opts = merge("log-opts", log_opt_flags(&flags.log_opts)?, file.log_opts)?;
         let exec_root = exec_root.unwrap_or_else(|| PathBuf::from("/run/berth"));
         let socket = match hosts.as_deref() {
             None | Some([]) => exec_root.join("berth.sock"),
@@ -195,6 +233,10 @@ impl Config {
                 log_level.unwrap_or_else(|| "info".to_owned())
             },
             config_file: loaded,
+            log_driver: log_driver
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| DEFAULT_LOG_DRIVER.to_owned()),
+            log_opts: log_opts.unwrap_or_default(),
         })
     }
 }
@@ -252,6 +294,50 @@ mod tests {
         std::fs::write(&cfg, r#"{"debug": "yes"}"#).unwrap();
         let err = Config::resolve(flags(&["--config-file", cfg.to_str().unwrap()])).unwrap_err();
         assert!(err.to_string().contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn log_defaults_come_from_flags_or_file_not_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("daemon.json");
+        let path = cfg.to_str().unwrap();
+        std::fs::write(&cfg, "{}").unwrap();
+        let c = Config::resolve(flags(&["--config-file", path])).unwrap();
+        assert_eq!(c.log_driver, "json-file");
+        assert!(c.log_opts.is_empty());
+        let c = Config::resolve(flags(&[
+            "--config-file",
+            path,
+            "--log-driver",
+            "none",
+            "--log-opt",
+            "max-size=1m",
+            "--log-opt",
+            "max-file=2",
+        ]))
+        .unwrap();
+        assert_eq!(c.log_driver, "none");
+        assert_eq!(c.log_opts["max-size"], "1m");
+        assert_eq!(c.log_opts["max-file"], "2");
+        let err =
+            Config::resolve(flags(&["--config-file", path, "--log-opt", "nope"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid key/value pair format in --log-opt: nope"
+        );
+        std::fs::write(
+            &cfg,
+            r#"{"log-driver": "json-file", "log-opts": {"max-size": "10m"}}"#,
+        )
+        .unwrap();
+        let c = Config::resolve(flags(&["--config-file", path])).unwrap();
+        assert_eq!(c.log_opts["max-size"], "10m");
+        let err = Config::resolve(flags(&["--config-file", path, "--log-opt", "max-file=3"]))
+            .unwrap_err();
+        assert!(err.to_string().contains("log-opts"), "{err}");
+        let err =
+            Config::resolve(flags(&["--config-file", path, "--log-driver", "none"])).unwrap_err();
+        assert!(err.to_string().contains("log-driver"), "{err}");
     }
 
     #[test]

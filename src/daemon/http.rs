@@ -172,6 +172,12 @@ pub struct ChannelWriter {
 const STREAM_CHUNK: usize = 256 << 10;
 
 impl ChannelWriter {
+    /// A check, usable from any thread, of whether the client went away.
+    pub fn closed(&self) -> impl Fn() -> bool + Send + 'static {
+        let tx = self.tx.clone();
+        move || tx.is_closed()
+    }
+
     /// Sends a failure down the body so the client sees a truncated transfer
     /// instead of a silently short one.
     pub fn fail(self, err: io::Error) {

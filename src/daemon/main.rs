@@ -70,6 +70,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         berth::fsutil::create_private_dir(dir)
             .with_context(|| format!("creating {}", dir.display()))?;
     }
+    // dockerd refuses to start with log defaults no container could use.
+    containers::logs::check_defaults(&config.log_driver, &config.log_opts)
+        .map_err(|e| anyhow::anyhow!("invalid log configuration: {e}"))?;
     let _lock = lock::DataRootLock::acquire(&config.data_root)?;
     let images = ImageStore::open(&config.data_root)?;
     let exe = std::env::current_exe().context("locating the berthd binary")?;

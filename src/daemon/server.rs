@@ -16,7 +16,7 @@ use tokio::net::UnixListener;
 use berth::api::{API_VERSION, ErrorClass, MIN_API_VERSION};
 
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{containers, images, system};
+use crate::handlers::{containers, images, logs, system};
 use crate::http::{Body, Query, error_response};
 use crate::services::Services;
 
@@ -194,6 +194,7 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
             match (&method, rest) {
                 (&Method::GET, ["json"]) => containers::inspect(c, &q).await,
                 (&Method::GET, ["top"]) => containers::top(c, &q).await,
+                (&Method::GET, ["logs"]) => logs::logs(c, &q).await,
                 (&Method::POST, ["start"]) => containers::start(svc, c).await,
                 (&Method::POST, ["stop"]) => containers::stop(svc, c, &q).await,
                 (&Method::POST, ["restart"]) => containers::restart(svc, c, &q).await,

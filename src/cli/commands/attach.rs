@@ -294,7 +294,7 @@ impl OutputCopier {
 
 /// Writes to our stdout or stderr; a reader that went away is not an error
 /// worth stopping the container's output for.
-fn write_std(kind: StreamKind, data: &[u8]) {
+pub fn write_std(kind: StreamKind, data: &[u8]) {
     if kind == StreamKind::Stderr {
         let mut e = std::io::stderr().lock();
         let _ = e.write_all(data);

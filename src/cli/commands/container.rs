@@ -9,7 +9,9 @@ use clap::Args;
 use hyper::Method;
 use serde::Serialize;
 
-use berth::api::models::{ContainerConfig, ContainerCreateResponse, HostConfig, ResourcesUlimits};
+use berth::api::models::{
+    ContainerConfig, ContainerCreateResponse, HostConfig, HostConfigLogConfig, ResourcesUlimits,
+};
 use berth::image::reference::{Reference, familiar_name};
 
 use super::attach::{Ended, Session, exit_status, start_wait};
@@ -107,6 +109,12 @@ pub struct RunArgs {
         allow_negative_numbers = true
     )]
     stop_timeout: Option<i64>,
+    /// Logging driver for the container
+    #[arg(long = "log-driver", value_name = "string")]
+    log_driver: Option<String>,
+    /// Log driver options
+    #[arg(long = "log-opt", value_name = "list")]
+    log_opt: Vec<String>,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -277,6 +285,24 @@ pub fn parse_env_file(content: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// HostConfig.LogConfig from `--log-driver`/`--log-opt`, refused locally
+/// where Docker's CLI refuses it.
+fn log_config(args: &RunArgs) -> Result<HostConfigLogConfig, String> {
+    let mut config = HashMap::new();
+    for o in &args.log_opt {
+        let (k, v) = o.split_once('=').unwrap_or((o.as_str(), ""));
+        config.insert(k.to_string(), v.to_string());
+    }
+    let driver = args.log_driver.clone().unwrap_or_default();
+    if driver == "none" && !config.is_empty() {
+        return Err("invalid logging opts for driver none".to_string());
+    }
+    Ok(HostConfigLogConfig {
+        typ: Some(driver),
+        config: Some(config),
+    })
+}
+
 /// The JSON body of `POST /containers/create`.
 #[derive(Debug, Serialize)]
 struct CreateBody {
@@ -361,6 +387,7 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
         .iter()
         .map(|o| parse_security_opt(o).map_err(opt_err))
         .collect::<Result<Vec<_>, _>>()?;
+    let log_config = log_config(args).map_err(opt_err)?;
     let image = args.args[0].clone();
     let cmd: Vec<String> = args.args[1..].to_vec();
     let config = ContainerConfig {
@@ -398,6 +425,7 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
         group_add: (!args.group_add.is_empty()).then(|| args.group_add.clone()),
         ulimits: (!ulimits.is_empty()).then_some(ulimits),
         console_size,
+        log_config: Some(log_config),
         ..Default::default()
     };
     Ok(CreateBody {

@@ -5,6 +5,7 @@ pub mod attach;
 pub mod container;
 pub mod image;
 pub mod lifecycle;
+pub mod logs;
 pub mod ps;
 pub mod system;
 

@@ -6,6 +6,7 @@
 
 mod container;
 pub mod hostcfg;
+pub mod logs;
 pub mod merge;
 mod names;
 
@@ -442,6 +443,11 @@ impl ContainerService {
             ..ContainerSpec::default()
         };
         hostcfg::apply(&mut spec, cfg, &c.host_config)?;
+        spec.log = match &c.host_config.log_config {
+            Some(l) => logs::to_runtime(l)?,
+            // Recorded before berthd had log drivers: Docker's default.
+            None => berth::logging::LogConfig::default(),
+        };
         Ok(spec)
     }
 

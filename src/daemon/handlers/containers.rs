@@ -20,6 +20,7 @@ use berth::api::models::{
 };
 use berth::logging::stdcopy::{StdStream, frame_header};
 
+use crate::containers::logs as logcfg;
 use crate::containers::{
     Container, CreateRequest, RunState, Status, Stream, hostcfg, not_running, resolve_image,
 };
@@ -49,11 +50,21 @@ pub async fn create(svc: &Services, q: &Query, body: Incoming) -> ApiResult<Resp
                 "config cannot be empty in order to create a container: no image named",
             )
         })?;
+    let mut host_config = body.host_config.unwrap_or_default();
+    // Stored merged, so a later change of the daemon's defaults does not
+    // change how an existing container logs (as with dockerd).
+    let log_config = logcfg::merge_defaults(
+        host_config.log_config.take(),
+        &svc.config.log_driver,
+        &svc.config.log_opts,
+    );
+    logcfg::to_runtime(&log_config)?;
+    host_config.log_config = Some(log_config);
     let image = resolve_image(&svc.images, &image_name).await?;
     let req = CreateRequest {
         name: q.get("name").map(str::to_owned),
         config: body.config,
-        host_config: body.host_config.unwrap_or_default(),
+        host_config,
     };
     let c = svc.containers.create(req, image)?;
     tracing::info!(id = %c.def.id, name = %c.def.name, "container created");
@@ -594,6 +605,14 @@ fn host_config_json(c: &Container) -> HostConfig {
     if h.network_mode.as_deref().is_none_or(str::is_empty) {
         h.network_mode = Some("default".to_owned());
     }
+    // Containers created before berthd had log drivers log as json-file.
+    if h.log_config.is_none() {
+        h.log_config = Some(logcfg::merge_defaults(
+            None,
+            logcfg::JSON_FILE,
+            &Default::default(),
+        ));
+    }
     h
 }
 
@@ -689,7 +708,7 @@ pub async fn inspect(c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> 
         resolv_conf_path: Some(c.run_dir.join("resolv.conf").display().to_string()),
         hostname_path: Some(c.run_dir.join("hostname").display().to_string()),
         hosts_path: Some(c.run_dir.join("hosts").display().to_string()),
-        log_path: Some(String::new()),
+        log_path: Some(logcfg::log_path(&c)),
         name: Some(format!("/{}", c.name())),
         restart_count: Some(0),
         driver: Some("overlay2".to_owned()),

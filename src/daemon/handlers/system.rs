@@ -140,14 +140,17 @@ pub fn info(svc: &Services) -> Response<Body> {
             backing_fs(&svc.config.data_root).to_owned(),
         ]]),
         docker_root_dir: Some(svc.config.data_root.display().to_string()),
-        // Container output reaches attached clients only; the json-file
-        // driver is not there yet, so say so.
-        logging_driver: Some("none".to_owned()),
+        logging_driver: Some(svc.config.log_driver.clone()),
         plugins: Some(PluginsInfo {
             volume: Some(Vec::new()),
             network: Some(vec!["null".to_owned()]),
             authorization: None,
-            log: Some(vec!["none".to_owned()]),
+            log: Some(
+                crate::containers::logs::DRIVERS
+                    .iter()
+                    .map(|d| (*d).to_owned())
+                    .collect(),
+            ),
         }),
         swarm: Some(SwarmInfo {
             local_node_state: Some(LocalNodeState::INACTIVE),
