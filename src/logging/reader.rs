@@ -73,7 +73,9 @@ fn open_opt(path: &Path) -> Result<Option<File>, LoggingError> {
 /// The source identity a `.gz` file's header records, if any.
 fn gz_source(file: &File) -> Option<Ident> {
     let mut f = file;
-    let d = flate2::read::GzDecoder::new(&mut f);
+    let mut d = flate2::read::GzDecoder::new(&mut f);
+    // The header is parsed on the first read. Readers seek back to 0.
+    let _header_parsed: usize = d.read(&mut [0u8; 1]).ok()?;
     let comment = d.header()?.comment()?.to_vec();
     let text = String::from_utf8(comment).ok()?;
     let (dev, ino) = text.strip_prefix("berth-source=")?.split_once(':')?;
@@ -502,14 +504,18 @@ impl Follower {
     /// Moves on from the live file, which was rotated away and read to its
     /// end: queues the files rotated after it, then goes live on the new one.
     fn switch(&mut self) -> Result<(), LoggingError> {
-        let old = self.live.take().map(|l| l.ident);
+        // Holding the old file open keeps its inode from being reused, so
+        // no file newer than it can carry its identity; older `.gz` files
+        // may name the same inode (freed and reused before): take the newest.
+        let old = self.live.as_ref().map(|l| l.ident);
         let snap = snapshot(&self.dir, &self.id)?;
+        self.live = None;
         // Files older than (and including) ours were read already; if ours
         // is gone (dropped as the oldest), every rotated file is newer.
         let newer = match snap
             .rotated
             .iter()
-            .position(|o| o.ident.is_some() && o.ident == old)
+            .rposition(|o| o.ident.is_some() && o.ident == old)
         {
             Some(i) => i + 1,
             None => 0,
@@ -599,5 +605,211 @@ impl Iterator for Follower {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logging::LogConfig;
+    use crate::logging::jsonfile::JsonFileWriter;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    fn write_numbered(w: &mut JsonFileWriter, range: std::ops::Range<usize>) {
+        for i in range {
+            let s = if i % 7 == 3 {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            };
+            w.write(s, format!("line {i:07}\n").as_bytes()).unwrap();
+        }
+    }
+
+    fn numbers(entries: impl Iterator<Item = Result<LogEntry, LoggingError>>) -> Vec<usize> {
+        entries
+            .map(|e| {
+                let e = e.unwrap();
+                std::str::from_utf8(&e.line[5..12])
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    fn opts(tail: Option<usize>) -> ReadOptions {
+        ReadOptions {
+            tail,
+            ..ReadOptions::default()
+        }
+    }
+
+    fn rotating(max_size: u64, max_file: u32, compress: bool) -> LogConfig {
+        LogConfig {
+            max_size: Some(max_size),
+            max_file,
+            compress,
+            ..LogConfig::default()
+        }
+    }
+
+    #[test]
+    fn tail_reads_the_end_of_a_big_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = JsonFileWriter::open(dir.path(), "c", &LogConfig::default()).unwrap();
+        write_numbered(&mut w, 0..100_000);
+        w.close().unwrap();
+        let read = |t| numbers(read_logs(dir.path(), "c", &opts(t)).unwrap());
+        assert_eq!(read(Some(100)), (99_900..100_000).collect::<Vec<_>>());
+        assert_eq!(read(Some(1)), vec![99_999]);
+        assert_eq!(read(Some(0)), Vec::<usize>::new());
+        assert_eq!(read(Some(100_000)).len(), 100_000);
+        assert_eq!(read(Some(5_000_000)).len(), 100_000);
+        assert_eq!(read(None), (0..100_000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn tail_start_edges() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let at = |content: &[u8], n| {
+            std::fs::write(&p, content).unwrap();
+            tail_start(&File::open(&p).unwrap(), n, &p).unwrap()
+        };
+        assert_eq!(at(b"", 3), Err(0));
+        assert_eq!(at(b"a\nb\nc\n", 2), Ok(2));
+        assert_eq!(at(b"a\nb\nc\n", 3), Ok(0));
+        assert_eq!(at(b"a\nb\nc\n", 4), Err(3));
+        // A line still being written is not counted.
+        assert_eq!(at(b"a\nb\npart", 1), Ok(2));
+        assert_eq!(at(b"a\nb\npart", 0), Ok(4));
+        assert_eq!(at(b"part", 1), Err(0));
+    }
+
+    #[test]
+    fn rotated_and_compressed_files_read_in_order() {
+        for compress in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut w =
+                JsonFileWriter::open(dir.path(), "c", &rotating(3000, 5, compress)).unwrap();
+            write_numbered(&mut w, 0..400);
+            w.close().unwrap();
+            let all = numbers(read_logs(dir.path(), "c", &opts(None)).unwrap());
+            assert_eq!(*all.last().unwrap(), 399);
+            assert!(all.len() > 100 && all.len() < 400, "{}", all.len());
+            assert_eq!(all, (all[0]..400).collect::<Vec<_>>());
+            // Tails that span one, two and every file.
+            for t in [10, 60, 150, all.len(), all.len() + 5] {
+                let got = numbers(read_logs(dir.path(), "c", &opts(Some(t))).unwrap());
+                let want = t.min(all.len());
+                assert_eq!(got, all[all.len() - want..].to_vec(), "tail {t} {compress}");
+            }
+        }
+    }
+
+    #[test]
+    fn filters_by_stream_and_time_and_decodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = JsonFileWriter::open(dir.path(), "c", &LogConfig::default()).unwrap();
+        write_numbered(&mut w, 0..20);
+        w.write(Stream::Stdout, b"bad \xff <&>\n").unwrap();
+        w.write(Stream::Stdout, b"no end").unwrap();
+        w.close().unwrap();
+        let all: Vec<LogEntry> = read_logs(dir.path(), "c", &opts(None))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(all.len(), 22);
+        assert_eq!(all[20].line, "bad \u{fffd} <&>\n".as_bytes());
+        assert!(!all[20].partial);
+        assert_eq!(
+            (all[21].line.as_slice(), all[21].partial),
+            (&b"no end"[..], true)
+        );
+        let errs = ReadOptions {
+            stdout: false,
+            ..ReadOptions::default()
+        };
+        let e = numbers(read_logs(dir.path(), "c", &errs).unwrap());
+        assert_eq!(e, vec![3, 10, 17]);
+        let mid = all[10].time;
+        let since = ReadOptions {
+            since: Some(mid),
+            ..ReadOptions::default()
+        };
+        let got: Vec<_> = read_logs(dir.path(), "c", &since)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(got.iter().all(|e| e.time >= mid) && got.len() >= 12);
+        let until = ReadOptions {
+            until: Some(mid),
+            ..ReadOptions::default()
+        };
+        let got: Vec<_> = read_logs(dir.path(), "c", &until)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(got.iter().all(|e| e.time <= mid) && got.len() >= 11);
+        assert_eq!(
+            read_logs(dir.path(), "nope", &opts(None)).unwrap().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn follow_across_rotations_loses_and_repeats_nothing() {
+        for compress in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = rotating(2000, 1000, compress);
+            let mut w = JsonFileWriter::open(dir.path(), "c", &cfg).unwrap();
+            write_numbered(&mut w, 0..50);
+            let stopped = Arc::new(AtomicBool::new(false));
+            let flag = stopped.clone();
+            let f = follow(dir.path(), "c", &opts(Some(5)), move || {
+                flag.load(Ordering::SeqCst)
+            })
+            .unwrap();
+            let writer = std::thread::spawn(move || {
+                for chunk in 0..30 {
+                    write_numbered(&mut w, 50 + chunk * 100..150 + chunk * 100);
+                    std::thread::yield_now();
+                }
+                w.close().unwrap();
+                stopped.store(true, Ordering::SeqCst);
+            });
+            let got = numbers(f);
+            writer.join().unwrap();
+            let want: Vec<usize> = (45..3050).collect();
+            let first_diff = got.iter().zip(&want).position(|(a, b)| a != b);
+            assert_eq!(
+                (got.len(), first_diff),
+                (want.len(), None),
+                "compress {compress}"
+            );
+        }
+    }
+
+    #[test]
+    fn follow_waits_for_a_log_that_does_not_exist_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let flag = stopped.clone();
+        let f = follow(dir.path(), "c", &opts(None), move || {
+            flag.load(Ordering::SeqCst)
+        })
+        .unwrap();
+        let path = dir.path().to_owned();
+        let writer = std::thread::spawn(move || {
+            let mut w = JsonFileWriter::open(&path, "c", &rotating(500, 100, false)).unwrap();
+            write_numbered(&mut w, 0..100);
+            w.close().unwrap();
+            stopped.store(true, Ordering::SeqCst);
+        });
+        let got = numbers(f);
+        writer.join().unwrap();
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
     }
 }
