@@ -92,6 +92,9 @@ fn io(e: LoggingError) -> std::io::Error {
     std::io::Error::other(e)
 }
 
+/// Receives each line to send: its stream, time and bytes.
+pub type LineFn<'a> = dyn FnMut(StdStream, DateTime<Utc>, &[u8]) -> std::io::Result<()> + 'a;
+
 /// Where a container's log is read from.
 pub struct LogSource {
     state_dir: PathBuf,
@@ -124,7 +127,7 @@ impl LogSource {
         self,
         opts: &LogsOptions,
         gone: impl Fn() -> bool + Send + 'static,
-        send: &mut dyn FnMut(StdStream, DateTime<Utc>, &[u8]) -> std::io::Result<()>,
+        send: &mut LineFn<'_>,
     ) -> std::io::Result<()> {
         let read = ReadOptions {
             tail: opts.tail,
