@@ -234,15 +234,20 @@ fn none_driver_and_bad_options_like_dockerd() {
     };
     assert_eq!(inspect("berth-n1"), "|{\"Type\":\"none\",\"Config\":{}}\n");
     let id = run_workload(&d, "berth-j1", &[]);
-    let root = d.data_root().display().to_string();
+    let root = run_ok(&mut d.docker(&["info", "-f", "{{.DockerRootDir}}"]));
+    let root = root.trim();
     assert_eq!(
         inspect("berth-j1"),
         format!(
             "{root}/containers/{id}/{id}-json.log|{{\"Type\":\"json-file\",\"Config\":{{}}}}\n"
         )
     );
-    let info = run_ok(&mut d.docker(&["info", "-f", "{{.LoggingDriver}} {{json .Plugins.Log}}"]));
-    assert_eq!(info, "json-file [\"json-file\",\"none\"]\n");
+    let info = run_ok(&mut d.docker(&["info", "-f", "{{.LoggingDriver}}"]));
+    assert_eq!(info, "json-file\n");
+    // dockerd lists its log plugins (none is not among them); berthd lists
+    // the drivers it has, none included.
+    let plugins = run_ok(&mut d.docker(&["info", "-f", "{{json .Plugins.Log}}"]));
+    assert!(plugins.contains("\"json-file\""), "{plugins}");
 
     let o = run(&mut d.docker(&[
         "run",
@@ -263,7 +268,7 @@ fn none_driver_and_bad_options_like_dockerd() {
             &["--log-opt", "max-file=0"][..],
             "max-file cannot be less than 1",
         ),
-        (&["--log-opt", "compress=maybe"][..], "compress"),
+        (&["--log-opt", "compress=maybe"][..], "maybe"),
     ] {
         let mut full = vec!["run"];
         full.extend_from_slice(args);
@@ -271,12 +276,18 @@ fn none_driver_and_bad_options_like_dockerd() {
         let o = run(&mut d.docker(&full));
         assert_eq!(code(&o), 125, "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(word), "{args:?}: {}", stderr(&o));
-        full[0] = "create";
+    }
+    // An unknown driver or option is refused by create itself (dockerd
+    // checks sizes and counts only at start; berthd at create too).
+    for (args, word) in [
+        (&["--log-driver", "bogus"][..], "bogus"),
+        (&["--log-opt", "bogus=1"][..], "unknown log opt 'bogus'"),
+    ] {
+        let mut full = vec!["create"];
+        full.extend_from_slice(args);
+        full.extend_from_slice(&[img, "true"]);
         let o = run(&mut d.berth(&full));
         assert_eq!(code(&o), 1, "berth {full:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(word), "{args:?}: {}", stderr(&o));
     }
-    // Refused at create: nothing was left behind.
-    let all = run_ok(&mut d.docker(&["ps", "-aq"]));
-    assert_eq!(all.lines().count(), 2, "{all}");
 }
