@@ -311,3 +311,69 @@ fn default_log_opts_from_flags_fill_in_unset_options() {
     let o = run(&mut d.docker(&["logs", "berth-o1"]));
     assert_eq!((code(&o), common::stdout(&o)), (0, String::new()));
 }
+
+#[test]
+fn berth_run_takes_log_flags_and_container_logs_reads() {
+    let d = TestDaemon::start();
+    let img = image(&d);
+    let o = run(&mut d.berth(&[
+        "run",
+        "--log-driver",
+        "none",
+        "--log-opt",
+        "max-size=1m",
+        img,
+        "true",
+    ]));
+    assert_eq!(code(&o), 125);
+    assert!(
+        stderr(&o).contains("invalid logging opts for driver none"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&mut d.berth(&["run", "--log-opt", "max-file=x", img, "true"]));
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(stderr(&o).contains("max-file"), "{}", stderr(&o));
+    let o = run(&mut d.berth(&[
+        "run",
+        "--name",
+        "berth-c1",
+        "--log-driver",
+        "none",
+        img,
+        "echo",
+        "hi",
+    ]));
+    assert_eq!((code(&o), common::stdout(&o)), (0, "hi\n".to_owned()));
+    let o = run(&mut d.berth(&["container", "logs", "berth-c1"]));
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("does not support reading"),
+        "{}",
+        stderr(&o)
+    );
+    run_ok(&mut d.berth(&[
+        "run",
+        "--name",
+        "berth-c2",
+        "--log-driver",
+        "json-file",
+        "--log-opt",
+        "max-size=1m",
+        img,
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]));
+    let o = run(&mut d.berth(&["container", "logs", "berth-c2"]));
+    assert_eq!(
+        (code(&o), common::stdout(&o), stderr(&o)),
+        (0, "out\n".to_owned(), "err\n".to_owned())
+    );
+    let o = run(&mut d.berth(&["logs", "--since", "yesterday", "berth-c2"]));
+    assert_eq!(code(&o), 1);
+    assert_eq!(
+        stderr(&o),
+        "invalid value for \"since\": failed to parse value as time or duration: \"yesterday\"\n"
+    );
+}

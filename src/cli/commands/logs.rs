@@ -42,11 +42,21 @@ pub struct LogsArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum TimeArgError {
     /// Neither a time, a duration nor a unix timestamp.
-    #[error("failed to parse value as time or duration: {0:?}")]
-    Unparsable(String),
+    #[error("invalid value for \"{flag}\": failed to parse value as time or duration: {value:?}")]
+    Unparsable {
+        /// `since` or `until`.
+        flag: &'static str,
+        /// What was given.
+        value: String,
+    },
     /// Looked like a date but did not parse.
-    #[error("parsing time {0:?}: cannot parse as a date and time")]
-    BadDate(String),
+    #[error("invalid value for \"{flag}\": parsing time {value:?}: not a valid date and time")]
+    BadDate {
+        /// `since` or `until`.
+        flag: &'static str,
+        /// What was given.
+        value: String,
+    },
 }
 
 impl TimeArgError {
@@ -110,7 +120,11 @@ fn unix_nanos(t: DateTime<Utc>) -> String {
 /// (whole seconds); RFC3339-like times (a date, optionally hours, minutes,
 /// seconds, fraction and zone; local time without a zone) become
 /// `seconds.nanoseconds`; anything else must already be a unix timestamp.
-pub fn get_timestamp(value: &str, now: DateTime<Utc>) -> Result<String, TimeArgError> {
+pub fn get_timestamp(
+    flag: &'static str,
+    value: &str,
+    now: DateTime<Utc>,
+) -> Result<String, TimeArgError> {
     if value.is_empty() {
         return Ok(String::new());
     }
@@ -123,11 +137,17 @@ pub fn get_timestamp(value: &str, now: DateTime<Utc>) -> Result<String, TimeArgE
         return Ok(unix_nanos(t));
     }
     if value.contains('-') {
-        return Err(TimeArgError::BadDate(value.to_owned()));
+        return Err(TimeArgError::BadDate {
+            flag,
+            value: value.to_owned(),
+        });
     }
     let (secs, frac) = value.split_once('.').unwrap_or((value, "0"));
     if secs.parse::<i64>().is_err() || frac.parse::<i64>().is_err() {
-        return Err(TimeArgError::Unparsable(value.to_owned()));
+        return Err(TimeArgError::Unparsable {
+            flag,
+            value: value.to_owned(),
+        });
     }
     Ok(value.to_owned())
 }
@@ -179,10 +199,10 @@ fn logs_query(args: &LogsArgs, now: DateTime<Utc>) -> Result<String, CliError> {
     let flag = |b: bool| if b { "1" } else { "0" }.to_owned();
     let mut q = vec![("stdout", "1".to_owned()), ("stderr", "1".to_owned())];
     if let Some(s) = &args.since {
-        q.push(("since", get_timestamp(s, now)?));
+        q.push(("since", get_timestamp("since", s, now)?));
     }
     if let Some(u) = &args.until {
-        q.push(("until", get_timestamp(u, now)?));
+        q.push(("until", get_timestamp("until", u, now)?));
     }
     q.push(("timestamps", flag(args.timestamps)));
     q.push(("follow", flag(args.follow)));
@@ -249,29 +269,35 @@ mod tests {
     #[test]
     fn times_convert_like_dockers_cli() {
         let n = now();
-        assert_eq!(get_timestamp("10m", n).unwrap(), "1799999400");
+        assert_eq!(get_timestamp("since", "10m", n).unwrap(), "1799999400");
         assert_eq!(
-            get_timestamp("2013-01-02T13:23:37Z", n).unwrap(),
+            get_timestamp("since", "2013-01-02T13:23:37Z", n).unwrap(),
             "1357133017.000000000"
         );
         assert_eq!(
-            get_timestamp("2013-01-02T13:23:37.5+01:00", n).unwrap(),
+            get_timestamp("since", "2013-01-02T13:23:37.5+01:00", n).unwrap(),
             "1357129417.500000000"
         );
         assert_eq!(
-            get_timestamp("2013-01-02Z", n).unwrap(),
+            get_timestamp("since", "2013-01-02Z", n).unwrap(),
             "1357084800.000000000"
         );
-        assert_eq!(get_timestamp("1357133017", n).unwrap(), "1357133017");
-        assert_eq!(get_timestamp("1357133017.25", n).unwrap(), "1357133017.25");
-        assert_eq!(get_timestamp("0", n).unwrap(), "0");
+        assert_eq!(
+            get_timestamp("since", "1357133017", n).unwrap(),
+            "1357133017"
+        );
+        assert_eq!(
+            get_timestamp("since", "1357133017.25", n).unwrap(),
+            "1357133017.25"
+        );
+        assert_eq!(get_timestamp("since", "0", n).unwrap(), "0");
         assert!(matches!(
-            get_timestamp("yesterday", n),
-            Err(TimeArgError::Unparsable(_))
+            get_timestamp("since", "yesterday", n),
+            Err(TimeArgError::Unparsable { .. })
         ));
         assert!(matches!(
-            get_timestamp("2013-13-45", n),
-            Err(TimeArgError::BadDate(_))
+            get_timestamp("since", "2013-13-45", n),
+            Err(TimeArgError::BadDate { .. })
         ));
     }
 }

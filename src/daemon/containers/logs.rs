@@ -160,3 +160,54 @@ impl LogSource {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_fill_what_the_container_left_unset() {
+        let defaults = map(&[("max-size", "1m"), ("max-file", "2")]);
+        let merged = merge_defaults(None, JSON_FILE, &defaults);
+        assert_eq!(merged.typ.as_deref(), Some(JSON_FILE));
+        assert_eq!(merged.config.unwrap().len(), 2);
+        let own = HostConfigLogConfig {
+            typ: Some(String::new()),
+            config: Some(HashMap::from([("max-file".to_owned(), "5".to_owned())])),
+        };
+        let merged = merge_defaults(Some(own), JSON_FILE, &defaults)
+            .config
+            .unwrap();
+        assert_eq!(merged["max-file"], "5");
+        assert_eq!(merged["max-size"], "1m");
+        // Another driver than the default's takes none of its options.
+        let none = HostConfigLogConfig {
+            typ: Some("none".to_owned()),
+            config: None,
+        };
+        let merged = merge_defaults(Some(none), JSON_FILE, &defaults);
+        assert_eq!(merged.typ.as_deref(), Some("none"));
+        assert!(merged.config.unwrap().is_empty());
+        assert!(to_runtime(&merge_defaults(None, "none", &BTreeMap::new())).is_ok());
+        // The default driver takes the default options, which must suit it.
+        assert!(to_runtime(&merge_defaults(None, "none", &defaults)).is_err());
+    }
+
+    #[test]
+    fn bad_defaults_are_refused_with_the_logging_modules_words() {
+        assert!(check_defaults(JSON_FILE, &map(&[("max-size", "10m")])).is_ok());
+        let e = check_defaults(JSON_FILE, &map(&[("bogus", "1")])).unwrap_err();
+        assert_eq!(
+            e.message,
+            "unknown log opt 'bogus' for json-file log driver"
+        );
+        assert_eq!(e.class, berth::api::ErrorClass::InvalidArgument);
+        assert!(check_defaults("bogus", &BTreeMap::new()).is_err());
+    }
+}
