@@ -370,10 +370,40 @@ fn berth_run_takes_log_flags_and_container_logs_reads() {
         (code(&o), common::stdout(&o), stderr(&o)),
         (0, "out\n".to_owned(), "err\n".to_owned())
     );
+    // A second run appends to the same log, as with dockerd.
+    run_ok(&mut d.berth(&["start", "-a", "berth-c2"]));
+    let o = run(&mut d.berth(&["logs", "berth-c2"]));
+    assert_eq!(
+        (common::stdout(&o), stderr(&o)),
+        ("out\nout\n".to_owned(), "err\nerr\n".to_owned())
+    );
     let o = run(&mut d.berth(&["logs", "--since", "yesterday", "berth-c2"]));
     assert_eq!(code(&o), 1);
     assert_eq!(
         stderr(&o),
         "invalid value for \"since\": failed to parse value as time or duration: \"yesterday\"\n"
     );
+}
+
+#[test]
+fn a_long_log_streams_whole_and_tails_from_the_end() {
+    let d = TestDaemon::start();
+    let img = image(&d);
+    run_ok(&mut d.docker(&[
+        "run",
+        "--name",
+        "berth-big",
+        img,
+        "sh",
+        "-c",
+        "seq 1 200000",
+    ]));
+    let o = run(&mut d.docker(&["logs", "berth-big"]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = common::stdout(&o);
+    let want: String = (1..=200_000).map(|i| format!("{i}\n")).collect();
+    assert!(out == want, "{} bytes, want {}", out.len(), want.len());
+    assert_eq!(stderr(&o), "");
+    let o = run(&mut d.berth(&["logs", "--tail", "3", "berth-big"]));
+    assert_eq!(common::stdout(&o), "199998\n199999\n200000\n");
 }
