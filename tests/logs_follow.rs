@@ -1,5 +1,12 @@
 //! `logs -f` until the container stops, logs written while berthd was
 //! killed, and the daemon's log-driver defaults.
+//!
+//! Checked against Debian's dockerd 20.10.24 (a throw-away daemon, see
+//! tests/logs_compat.rs): the follow test passes with
+//! `BERTH_TEST_DAEMON_HOST` pointed at it, and the merged `LogConfig` of
+//! `default_log_opts_from_flags_fill_in_unset_options` is what that dockerd
+//! started with the same `--log-opt` flags reports. dockerd also keeps a
+//! follow open past `--until` while no line comes; berthd does the same.
 
 mod common;
 
