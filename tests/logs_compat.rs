@@ -291,3 +291,25 @@ fn none_driver_and_bad_options_like_dockerd() {
         assert!(stderr(&o).contains(word), "{args:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn long_lines_come_back_whole() {
+    let d = TestDaemon::start();
+    // 40000 bytes and a newline: the log keeps it as 16 KiB pieces.
+    run_script(
+        &d,
+        "berth-long",
+        &[],
+        "head -c 40000 /dev/zero | tr '\\0' a; echo; echo next",
+    );
+    let want = format!("{}\nnext\n", "a".repeat(40_000));
+    for cli in ["docker", "berth"] {
+        let o = if cli == "docker" {
+            run(&mut d.docker(&["logs", "berth-long"]))
+        } else {
+            run(&mut d.berth(&["logs", "berth-long"]))
+        };
+        assert_eq!(code(&o), 0, "{cli}: {}", stderr(&o));
+        assert!(stdout(&o) == want, "{cli}: {} bytes", stdout(&o).len());
+    }
+}
