@@ -6,17 +6,19 @@
 //! becomes `.2`, ..., the oldest is dropped, so at most `max-file` files of
 //! at most `max-size` bytes each exist (a single entry larger than
 //! `max-size` gets a file of its own). With `compress`, `.1` is gzipped to
-//! `.1.gz` by a short-lived thread (written to `.1.gz.tmp`, renamed, then
-//! `.1` removed, so a reader always finds one of them complete); the gzip
-//! header's comment records the source file's device and inode
-//! ([`gzip_source_comment`]) so a follower can place it. The next rotation
-//! waits for that thread.
+//! `.1.gz` in steps of [`COMPRESS_STEP`] bytes that the caller runs when it
+//! is idle ([`JsonFileWriter::background_step`]): the supervisor can start
+//! neither threads (it unshared its pid namespace) nor helper processes
+//! (they would land in the container's pid namespace). The gzip goes to
+//! `.1.gz.tmp`, is renamed, then `.1` is removed, so a reader always finds
+//! one of them complete; the gzip header's comment records the source
+//! file's device and inode ([`gzip_source_comment`]) so a follower can place
+//! it. A rotation first finishes the previous compression.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::thread::JoinHandle;
 
 use chrono::{DateTime, Timelike, Utc};
 
@@ -25,6 +27,8 @@ use super::{LogConfig, LoggingError, Stream, io_err};
 /// Longest piece of a line one entry holds, newline included (Docker's
 /// copier buffer); longer lines become several partial entries.
 pub const MAX_LINE: usize = 16 * 1024;
+/// Bytes of a rotated file compressed per [`JsonFileWriter::background_step`].
+pub const COMPRESS_STEP: usize = 256 * 1024;
 /// Encoded bytes gathered before they are written out.
 const OUT_FLUSH: usize = 256 * 1024;
 
@@ -138,7 +142,75 @@ pub struct JsonFileWriter {
     pending: [Vec<u8>; 2],
     out: Vec<u8>,
     entry: Vec<u8>,
-    compressor: Option<JoinHandle<Result<(), LoggingError>>>,
+    compressor: Option<Compression>,
+}
+
+/// A rotated file being gzipped, step by step.
+struct Compression {
+    src: PathBuf,
+    dst: PathBuf,
+    tmp: PathBuf,
+    input: File,
+    gz: flate2::write::GzEncoder<io::BufWriter<File>>,
+    buf: Vec<u8>,
+}
+
+impl Compression {
+    fn start(src: PathBuf, dst: PathBuf) -> Result<Compression, LoggingError> {
+        let input = File::open(&src).map_err(io_err(&src))?;
+        let meta = input.metadata().map_err(io_err(&src))?;
+        let mut tmp = dst.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let out = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o640)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        let gz = flate2::GzBuilder::new()
+            .comment(gzip_source_comment(meta.dev(), meta.ino()))
+            .write(io::BufWriter::new(out), flate2::Compression::default());
+        Ok(Compression {
+            src,
+            dst,
+            tmp,
+            input,
+            gz,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Compresses up to [`COMPRESS_STEP`] bytes; true once finished.
+    fn step(&mut self) -> Result<bool, LoggingError> {
+        self.buf.resize(COMPRESS_STEP, 0);
+        let n = loop {
+            match self.input.read(&mut self.buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err(&self.src)(e)),
+            }
+        };
+        if n > 0 {
+            self.gz
+                .write_all(&self.buf[..n])
+                .map_err(io_err(&self.tmp))?;
+            return Ok(false);
+        }
+        self.gz.try_finish().map_err(io_err(&self.tmp))?;
+        let out = self.gz.get_mut();
+        out.flush().map_err(io_err(&self.tmp))?;
+        out.get_ref().sync_all().map_err(io_err(&self.tmp))?;
+        std::fs::rename(&self.tmp, &self.dst).map_err(io_err(&self.tmp))?;
+        std::fs::remove_file(&self.src).map_err(io_err(&self.src))?;
+        Ok(true)
+    }
+
+    fn abandon(self) {
+        // Best effort: the plain rotated file stays, and readers take it.
+        let _ = std::fs::remove_file(&self.tmp);
+    }
 }
 
 fn idx(s: Stream) -> usize {
@@ -222,11 +294,43 @@ impl JsonFileWriter {
         self.flush_out()
     }
 
-    /// Ends both streams and waits for a running compression.
+    /// Ends both streams and finishes a pending compression.
     pub fn close(mut self) -> Result<(), LoggingError> {
         self.finish_stream(Stream::Stdout)?;
         self.finish_stream(Stream::Stderr)?;
-        self.wait_compressor()
+        self.finish_compression()
+    }
+
+    /// Whether [`background_step`](Self::background_step) has work to do.
+    pub fn has_background_work(&self) -> bool {
+        self.compressor.is_some()
+    }
+
+    /// Runs one bounded step of pending work (compressing a rotated file).
+    pub fn background_step(&mut self) -> Result<(), LoggingError> {
+        let Some(c) = self.compressor.as_mut() else {
+            return Ok(());
+        };
+        match c.step() {
+            Ok(false) => Ok(()),
+            Ok(true) => {
+                self.compressor = None;
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(c) = self.compressor.take() {
+                    c.abandon();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn finish_compression(&mut self) -> Result<(), LoggingError> {
+        while self.has_background_work() {
+            self.background_step()?;
+        }
+        Ok(())
     }
 
     fn emit(&mut self, log: &[u8], stream: Stream, now: DateTime<Utc>) -> Result<(), LoggingError> {
@@ -259,22 +363,11 @@ impl JsonFileWriter {
         res.map_err(io_err(&self.path))
     }
 
-    fn wait_compressor(&mut self) -> Result<(), LoggingError> {
-        match self.compressor.take() {
-            Some(h) => h.join().unwrap_or_else(|_| {
-                Err(io_err(&self.path)(io::Error::other(
-                    "compression thread panicked",
-                )))
-            }),
-            None => Ok(()),
-        }
-    }
-
     /// moby's rotate: drop the oldest, shift the rest up by one, the current
     /// file becomes `.1`, a new current file starts empty.
     fn rotate(&mut self) -> Result<(), LoggingError> {
         // A failed earlier compression leaves `.1` plain, which readers take.
-        let compressed = self.wait_compressor();
+        let compressed = self.finish_compression();
         let (dir, id) = (&self.dir, self.id.as_str());
         if self.max_file > 1 {
             let last = self.max_file - 1;
@@ -300,7 +393,7 @@ impl JsonFileWriter {
         if self.compress {
             let src = rotated_path(dir, id, 1, false);
             let dst = rotated_path(dir, id, 1, true);
-            self.compressor = Some(std::thread::spawn(move || compress_file(&src, &dst)));
+            self.compressor = Some(Compression::start(src, dst)?);
         }
         compressed
     }
@@ -318,36 +411,6 @@ fn rename_if_exists(from: &Path, to: &Path) -> Result<(), LoggingError> {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(from)(e)),
         _ => Ok(()),
     }
-}
-
-/// Gzips `src` into `dst` (through `dst.tmp`), then removes `src`.
-fn compress_file(src: &Path, dst: &Path) -> Result<(), LoggingError> {
-    let mut input = File::open(src).map_err(io_err(src))?;
-    let meta = input.metadata().map_err(io_err(src))?;
-    let mut tmp = dst.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let out = File::options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o640)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
-    let result = (|| {
-        let mut gz = flate2::GzBuilder::new()
-            .comment(gzip_source_comment(meta.dev(), meta.ino()))
-            .write(io::BufWriter::new(out), flate2::Compression::default());
-        io::copy(&mut input, &mut gz)?;
-        let out = gz.finish()?.into_inner().map_err(|e| e.into_error())?;
-        out.sync_all()?;
-        std::fs::rename(&tmp, dst)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(dst)(e));
-    }
-    std::fs::remove_file(src).map_err(io_err(src))
 }
 
 #[cfg(test)]
@@ -539,7 +602,7 @@ mod tests {
             let f = File::open(rotated_path(dir.path(), "c", n, true)).unwrap();
             let mut d = flate2::read::GzDecoder::new(f);
             let mut s = String::new();
-            io::Read::read_to_string(&mut d, &mut s).unwrap();
+            d.read_to_string(&mut s).unwrap();
             assert!(s.len() <= 1000 && s.ends_with("\"}\n"));
             let comment = d.header().unwrap().comment().unwrap().to_vec();
             assert!(

@@ -353,7 +353,14 @@ impl Supervisor {
                 return self.shutdown(0);
             }
             let (mut fds, slots) = self.poll_set();
-            let timeout = if self.had_client {
+            // Compressing a rotated log runs in steps between events.
+            let background = self
+                .logger
+                .as_ref()
+                .is_some_and(JsonFileWriter::has_background_work);
+            let timeout = if background {
+                0
+            } else if self.had_client {
                 -1
             } else {
                 FIRST_CLIENT_TIMEOUT_MS
@@ -379,6 +386,9 @@ impl Supervisor {
                 }
             }
             self.clients.retain(|c| !c.dead);
+            if background && let Some(Err(e)) = self.logger.as_mut().map(|w| w.background_step()) {
+                self.log(format!("compress rotated log: {e}"));
+            }
         }
     }
 
