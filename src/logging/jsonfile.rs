@@ -116,12 +116,18 @@ pub fn encode_json_string(out: &mut Vec<u8>, s: &[u8]) {
 
 /// Appends one log line: `{"log":…,"stream":…,"time":…}\n`.
 pub fn encode_entry(out: &mut Vec<u8>, log: &[u8], stream: Stream, time: DateTime<Utc>) {
+    encode_entry_at(out, log, stream, &format_time(time));
+}
+
+/// [`encode_entry`] with the time already formatted by [`format_time`]
+/// (one chunk's lines share it).
+fn encode_entry_at(out: &mut Vec<u8>, log: &[u8], stream: Stream, time: &str) {
     out.extend_from_slice(b"{\"log\":");
     encode_json_string(out, log);
     out.extend_from_slice(b",\"stream\":\"");
     out.extend_from_slice(stream.as_str().as_bytes());
     out.extend_from_slice(b"\",\"time\":\"");
-    out.extend_from_slice(format_time(time).as_bytes());
+    out.extend_from_slice(time.as_bytes());
     out.extend_from_slice(b"\"}\n");
 }
 
@@ -254,7 +260,7 @@ impl JsonFileWriter {
     /// Logs a chunk of `stream`'s output: whole lines become entries, a
     /// line's unterminated end waits for more (up to [`MAX_LINE`] bytes).
     pub fn write(&mut self, stream: Stream, data: &[u8]) -> Result<(), LoggingError> {
-        let now = Utc::now();
+        let now = format_time(Utc::now());
         let mut rest = data;
         let i = idx(stream);
         while !rest.is_empty() {
@@ -271,10 +277,10 @@ impl JsonFileWriter {
             };
             let mut line = std::mem::take(&mut self.pending[i]);
             let result = if line.is_empty() {
-                self.emit(&rest[..piece], stream, now)
+                self.emit(&rest[..piece], stream, &now)
             } else {
                 line.extend_from_slice(&rest[..piece]);
-                self.emit(&line, stream, now)
+                self.emit(&line, stream, &now)
             };
             line.clear();
             self.pending[i] = line;
@@ -289,7 +295,7 @@ impl JsonFileWriter {
     pub fn finish_stream(&mut self, stream: Stream) -> Result<(), LoggingError> {
         let line = std::mem::take(&mut self.pending[idx(stream)]);
         if !line.is_empty() {
-            self.emit(&line, stream, Utc::now())?;
+            self.emit(&line, stream, &format_time(Utc::now()))?;
         }
         self.flush_out()
     }
@@ -333,9 +339,9 @@ impl JsonFileWriter {
         Ok(())
     }
 
-    fn emit(&mut self, log: &[u8], stream: Stream, now: DateTime<Utc>) -> Result<(), LoggingError> {
+    fn emit(&mut self, log: &[u8], stream: Stream, now: &str) -> Result<(), LoggingError> {
         self.entry.clear();
-        encode_entry(&mut self.entry, log, stream, now);
+        encode_entry_at(&mut self.entry, log, stream, now);
         let len = self.entry.len() as u64;
         if let Some(max) = self.max_size {
             let used = self.size + self.out.len() as u64;
@@ -356,8 +362,11 @@ impl JsonFileWriter {
             return Ok(());
         }
         let res = self.file.write_all(&self.out);
-        // Entries are whole lines; whatever was written counts toward the size.
-        self.size = self.file.metadata().map(|m| m.len()).unwrap_or(self.size);
+        self.size = match res {
+            Ok(()) => self.size + self.out.len() as u64,
+            // Part of it may be written: that counts toward the size too.
+            Err(_) => self.file.metadata().map_or(self.size, |m| m.len()),
+        };
         self.out.clear();
         self.out.shrink_to(OUT_FLUSH * 2);
         res.map_err(io_err(&self.path))
