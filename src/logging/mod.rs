@@ -10,6 +10,10 @@
 //! line, byte-compatible with Docker's:
 //! `{"log":"hi\n","stream":"stdout","time":"2026-11-21T12:34:56.123456789Z"}`.
 //! Rotated files are `<id>-json.log.1` (newest) ... `.N`, `.gz` when compressed.
+//! Writer API: `JsonFileWriter::open(state_dir, id, &LogConfig)`, then
+//! `write(Stream, &chunk)` per chunk read, `finish_stream(Stream)` at a
+//! stream's EOF, `background_step()` while `has_background_work()` (gzip of
+//! a rotated file, in bounded steps) and `close()` before `exit.json`.
 //!
 //! # Validating (daemon, at create time)
 //! [`LogConfig::from_docker`]`(driver, &opts)` turns `HostConfig.LogConfig`
