@@ -18,7 +18,7 @@ export PATH="${HOME:-/root}/.cargo/bin:$PATH"
 
 echo "== building (release)"
 cargo build --release --locked --bins
-install -m 0755 target/release/berthd target/release/berth /usr/local/bin/
+install -m 0755 target/release/berthd target/release/berth target/release/berth-supervisor /usr/local/bin/
 
 SOCK=/run/berth/berth.sock
 PIDFILE=/run/berth/berthd.pid

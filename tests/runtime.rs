@@ -78,7 +78,11 @@ impl Fixture {
     }
 
     async fn start(&self) -> Result<Started, RuntimeError> {
-        client::start(Path::new(env!("CARGO_BIN_EXE_berthd")), &self.spec).await
+        client::start(
+            Path::new(env!("CARGO_BIN_EXE_berth-supervisor")),
+            &self.spec,
+        )
+        .await
     }
 
     /// Starts, collects all output until the exit, and checks the aftermath.

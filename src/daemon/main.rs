@@ -1,8 +1,7 @@
 //! berthd: the Berth daemon. Serves the Docker Engine API on a unix socket.
 //!
-//! The same binary is also each container's supervisor: started with
-//! `SUPERVISOR_ARG` it runs the single-threaded supervisor instead, before any
-//! thread (let alone tokio) exists.
+//! Each container runs under a `berth-supervisor` process, a separate small
+//! binary installed next to berthd (see `src/supervisor`).
 
 mod config;
 mod containers;
@@ -21,17 +20,12 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use berth::image::ImageStore;
-use berth::runtime::supervisor::{SUPERVISOR_ARG, supervisor_main};
 
 use crate::config::{Config, Flags};
 use crate::containers::ContainerService;
 use crate::services::Services;
 
 fn main() -> ExitCode {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == SUPERVISOR_ARG) {
-        std::process::exit(supervisor_main(&args));
-    }
     let config = match Config::resolve(Flags::parse()) {
         Ok(c) => c,
         Err(e) => {
@@ -75,7 +69,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("invalid log configuration: {e}"))?;
     let _lock = lock::DataRootLock::acquire(&config.data_root)?;
     let images = ImageStore::open(&config.data_root)?;
-    let exe = std::env::current_exe().context("locating the berthd binary")?;
+    let exe = supervisor_binary()?;
     let containers = Arc::new(
         ContainerService::open(&config.data_root, &config.exec_root, exe)
             .context("loading container state")?,
@@ -119,4 +113,17 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+}
+
+/// `berth-supervisor`, expected next to the berthd binary (as installed and as
+/// cargo builds them).
+fn supervisor_binary() -> anyhow::Result<std::path::PathBuf> {
+    let daemon = std::env::current_exe().context("locating the berthd binary")?;
+    let exe = daemon.with_file_name("berth-supervisor");
+    anyhow::ensure!(
+        exe.is_file(),
+        "container supervisor {} not found: install berth-supervisor next to berthd",
+        exe.display()
+    );
+    Ok(exe)
 }

@@ -1,7 +1,7 @@
 //! The container runtime: supervisor process, container init, kernel adapters.
 //!
 //! ```text
-//! berthd ──client::start──► berthd __berth_supervisor RUN_DIR  (exits at once)
+//! berthd ──client::start──► berth-supervisor __berth_supervisor RUN_DIR  (exits at once)
 //!                              └─ supervisor (setsid, single-threaded poll loop)
 //!                                   └─ init: pid 1 of new pid/mnt/uts/ipc/net/cgroup
 //!                                      namespaces; overlay, pivot_root, caps, execve
@@ -9,8 +9,8 @@
 //!
 //! - [`client`]: the daemon's async side (tokio): [`client::start`],
 //!   [`client::connect`], [`client::read_exit_status`].
-//! - [`supervisor`]: [`supervisor::supervisor_main`], run by `berthd` when
-//!   `argv[1]` is [`supervisor::SUPERVISOR_ARG`], before tokio starts.
+//! - [`supervisor`]: [`supervisor::supervisor_main`], the whole of the small
+//!   `berth-supervisor` binary (`src/supervisor`), single-threaded.
 //! - [`proto`]: the frames on the supervisor socket.
 //! - [`init`], [`rootfs`], [`capabilities`], [`rlimits`], [`devices`],
 //!   [`user`], [`etc`]: what the container init does between fork and exec.

@@ -3,7 +3,7 @@
 //! pipes (or, with a tty, the pty master), reaps it, records its exit in
 //! `exit.json`, and outlives the daemon.
 //!
-//! `berthd __berth_supervisor RUN_DIR` (see [`SUPERVISOR_ARG`]) reads
+//! `berth-supervisor __berth_supervisor RUN_DIR` (see [`SUPERVISOR_ARG`]) reads
 //! `RUN_DIR/spec.json`, calls `setsid` and forks; the forked supervisor binds
 //! `RUN_DIR/sup.sock`, writes `supervisor.json` and the generated `/etc`
 //! files, prints `ready <pid>` on stdout and then detaches its stdio (stderr
@@ -45,7 +45,7 @@ use super::tty;
 use crate::logging::Stream;
 use crate::logging::jsonfile::JsonFileWriter;
 
-/// `argv[1]` that makes `berthd` run [`supervisor_main`] instead of the daemon.
+/// `argv[1]` of `berth-supervisor`, naming the run dir that follows.
 pub const SUPERVISOR_ARG: &str = "__berth_supervisor";
 /// The supervisor's socket in the run dir.
 pub const SOCKET_FILE: &str = "sup.sock";
@@ -69,7 +69,7 @@ const CHUNK: usize = 32 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
     /// No run dir after [`SUPERVISOR_ARG`].
-    #[error("usage: berthd {SUPERVISOR_ARG} RUN_DIR")]
+    #[error("usage: berth-supervisor {SUPERVISOR_ARG} RUN_DIR")]
     Usage,
     /// The process already runs threads, so forking would be unsafe.
     #[error("the supervisor must start single-threaded, found {threads} threads")]

@@ -51,7 +51,7 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> ApiError {
 
 impl ContainerService {
     /// Opens the table under the given roots, loading every container on disk.
-    /// `exe` is the berthd binary, started again as each container's supervisor.
+    /// `exe` is the `berth-supervisor` binary, started once per container.
     pub fn open(
         data_root: &Path,
         exec_root: &Path,
