@@ -64,7 +64,7 @@ impl Fixture {
     }
 
     async fn start(&self) -> Started {
-        client::start(Path::new(env!("CARGO_BIN_EXE_berthd")), &self.spec)
+        client::start(Path::new(env!("CARGO_BIN_EXE_berth-supervisor")), &self.spec)
             .await
             .expect("container starts")
     }
