@@ -64,9 +64,12 @@ impl Fixture {
     }
 
     async fn start(&self) -> Started {
-        client::start(Path::new(env!("CARGO_BIN_EXE_berth-supervisor")), &self.spec)
-            .await
-            .expect("container starts")
+        client::start(
+            Path::new(env!("CARGO_BIN_EXE_berth-supervisor")),
+            &self.spec,
+        )
+        .await
+        .expect("container starts")
     }
 
     fn state_dir(&self) -> &Path {
