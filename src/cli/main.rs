@@ -42,36 +42,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create and run a new container from an image
-    #[command(disable_help_flag = true)]
-    Run(container::RunArgs),
-    /// Create a new container
-    #[command(disable_help_flag = true)]
-    Create(container::RunArgs),
-    /// Start one or more stopped containers
-    Start(lifecycle::StartArgs),
-    /// Stop one or more running containers
-    Stop(lifecycle::StopArgs),
-    /// Kill one or more running containers
-    Kill(lifecycle::KillArgs),
-    /// Restart one or more containers
-    Restart(lifecycle::StopArgs),
+    #[command(flatten)]
+    Lifecycle(Box<ContainerLifecycleCommand>),
     /// Remove one or more containers
     Rm(lifecycle::RmArgs),
     /// List containers
     Ps(ps::PsArgs),
-    /// Block until one or more containers stop, then print their exit codes
-    Wait(lifecycle::WaitArgs),
-    /// Rename a container
-    Rename(lifecycle::RenameArgs),
-    /// Display the running processes of a container
-    Top(lifecycle::TopArgs),
-    /// Attach local standard input, output, and error streams to a running container
-    Attach(attach::AttachArgs),
-    /// List port mappings or a specific mapping for the container
-    Port(lifecycle::PortArgs),
-    /// Fetch the logs of a container
-    Logs(logs::LogsArgs),
+    #[command(flatten)]
+    Session(ContainerSessionCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -80,14 +58,8 @@ enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
-    /// Load an image from a tar archive or STDIN
-    Load(image::LoadArgs),
-    /// Save one or more images to a tar archive (streamed to STDOUT by default)
-    Save(image::SaveArgs),
-    /// Import the contents from a tarball to create a filesystem image
-    Import(image::ImportArgs),
-    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-    Tag(image::TagArgs),
+    #[command(flatten)]
+    Archive(ImageArchiveCommand),
     /// Remove one or more images
     Rmi(image::RmiArgs),
     /// Show the history of an image
@@ -103,8 +75,17 @@ enum Command {
     System(SystemCommand),
 }
 
+// Docker offers most container commands both at the top level (`run`) and
+// under `container` (`container run`). The shared ones live in the two
+// enums below, flattened into both places. They are split in two only to
+// keep help's order, with the form-specific `rm`, `ps`/`ls` and `inspect`
+// between them; the first is boxed because `RunArgs` dwarfs every other
+// variant.
+
+/// Container commands from `run` to `restart`, the same at the top level and
+/// under `container`.
 #[derive(Debug, Subcommand)]
-enum ContainerCommand {
+enum ContainerLifecycleCommand {
     /// Create and run a new container from an image
     #[command(disable_help_flag = true)]
     Run(container::RunArgs),
@@ -119,14 +100,12 @@ enum ContainerCommand {
     Kill(lifecycle::KillArgs),
     /// Restart one or more containers
     Restart(lifecycle::StopArgs),
-    /// Remove one or more containers
-    #[command(visible_alias = "remove")]
-    Rm(lifecycle::RmArgs),
-    /// List containers
-    #[command(visible_aliases = ["list", "ps"])]
-    Ls(ps::PsArgs),
-    /// Display detailed information on one or more containers
-    Inspect(image::ContainerInspectArgs),
+}
+
+/// Container commands from `wait` to `logs`, the same at the top level and
+/// under `container`.
+#[derive(Debug, Subcommand)]
+enum ContainerSessionCommand {
     /// Block until one or more containers stop, then print their exit codes
     Wait(lifecycle::WaitArgs),
     /// Rename a container
@@ -142,10 +121,25 @@ enum ContainerCommand {
 }
 
 #[derive(Debug, Subcommand)]
-enum ImageCommand {
-    /// List images
-    #[command(visible_alias = "list")]
-    Ls(image::ImagesArgs),
+enum ContainerCommand {
+    #[command(flatten)]
+    Lifecycle(Box<ContainerLifecycleCommand>),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(lifecycle::RmArgs),
+    /// List containers
+    #[command(visible_aliases = ["list", "ps"])]
+    Ls(ps::PsArgs),
+    /// Display detailed information on one or more containers
+    Inspect(image::ContainerInspectArgs),
+    #[command(flatten)]
+    Session(ContainerSessionCommand),
+}
+
+/// Image commands from `load` to `tag`, the same at the top level and under
+/// `image`.
+#[derive(Debug, Subcommand)]
+enum ImageArchiveCommand {
     /// Load an image from a tar archive or STDIN
     Load(image::LoadArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -154,6 +148,15 @@ enum ImageCommand {
     Import(image::ImportArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(image::TagArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(image::ImagesArgs),
+    #[command(flatten)]
+    Archive(ImageArchiveCommand),
     /// Remove one or more images
     #[command(visible_alias = "remove", alias = "rmi")]
     Rm(image::RmiArgs),
@@ -171,51 +174,20 @@ enum SystemCommand {
 
 async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
     match command {
-        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => {
-            container::run(ctx, a).await
+        Command::Lifecycle(c) | Command::Container(ContainerCommand::Lifecycle(c)) => {
+            dispatch_lifecycle(ctx, *c).await
         }
-        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
-            container::create_command(ctx, a).await
-        }
-        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
-            lifecycle::start(ctx, a).await
-        }
-        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => {
-            lifecycle::stop(ctx, a).await
-        }
-        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => {
-            lifecycle::kill(ctx, a).await
-        }
-        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
-            lifecycle::restart(ctx, a).await
+        Command::Session(c) | Command::Container(ContainerCommand::Session(c)) => {
+            dispatch_session(ctx, c).await
         }
         Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => lifecycle::rm(ctx, a).await,
         Command::Ps(a) => ps::ps(ctx, a, "ps").await,
         Command::Container(ContainerCommand::Ls(a)) => ps::ps(ctx, a, "container ls").await,
         Command::Container(ContainerCommand::Inspect(a)) => image::container_inspect(ctx, a).await,
-        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => {
-            lifecycle::wait(ctx, a).await
-        }
-        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
-            lifecycle::rename(ctx, a).await
-        }
-        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
-            lifecycle::top(ctx, a).await
-        }
-        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
-            attach::attach(ctx, a).await
-        }
-        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
-            lifecycle::port(ctx, a).await
-        }
-        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => {
-            logs::logs(ctx, a).await
-        }
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(ctx, a).await,
-        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => image::load(ctx, a).await,
-        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => image::save(ctx, a).await,
-        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => image::import(ctx, a).await,
-        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => image::tag(ctx, a).await,
+        Command::Archive(c) | Command::Image(ImageCommand::Archive(c)) => {
+            dispatch_archive(ctx, c).await
+        }
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => image::rmi(ctx, a).await,
         Command::History(a) | Command::Image(ImageCommand::History(a)) => {
             image::history(ctx, a).await
@@ -224,6 +196,37 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Inspect(a) => image::inspect(ctx, a).await,
         Command::Version(a) => system::version(ctx, a).await,
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(ctx, a).await,
+    }
+}
+
+async fn dispatch_lifecycle(ctx: &Ctx, command: ContainerLifecycleCommand) -> Result<(), CliError> {
+    match command {
+        ContainerLifecycleCommand::Run(a) => container::run(ctx, a).await,
+        ContainerLifecycleCommand::Create(a) => container::create_command(ctx, a).await,
+        ContainerLifecycleCommand::Start(a) => lifecycle::start(ctx, a).await,
+        ContainerLifecycleCommand::Stop(a) => lifecycle::stop(ctx, a).await,
+        ContainerLifecycleCommand::Kill(a) => lifecycle::kill(ctx, a).await,
+        ContainerLifecycleCommand::Restart(a) => lifecycle::restart(ctx, a).await,
+    }
+}
+
+async fn dispatch_session(ctx: &Ctx, command: ContainerSessionCommand) -> Result<(), CliError> {
+    match command {
+        ContainerSessionCommand::Wait(a) => lifecycle::wait(ctx, a).await,
+        ContainerSessionCommand::Rename(a) => lifecycle::rename(ctx, a).await,
+        ContainerSessionCommand::Top(a) => lifecycle::top(ctx, a).await,
+        ContainerSessionCommand::Attach(a) => attach::attach(ctx, a).await,
+        ContainerSessionCommand::Port(a) => lifecycle::port(ctx, a).await,
+        ContainerSessionCommand::Logs(a) => logs::logs(ctx, a).await,
+    }
+}
+
+async fn dispatch_archive(ctx: &Ctx, command: ImageArchiveCommand) -> Result<(), CliError> {
+    match command {
+        ImageArchiveCommand::Load(a) => image::load(ctx, a).await,
+        ImageArchiveCommand::Save(a) => image::save(ctx, a).await,
+        ImageArchiveCommand::Import(a) => image::import(ctx, a).await,
+        ImageArchiveCommand::Tag(a) => image::tag(ctx, a).await,
     }
 }
 
