@@ -9,7 +9,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use nix::unistd::Pid;
 use serde_json::{Value, json};
 
 use berth::runtime::state::read_supervisor_info;
-use common::{TestDaemon, berthd_command, processes_under, try_request};
+use common::{TestDaemon, processes_under};
 
 /// Bound for polling loops; reaching it fails the test (it asserts nothing
 /// about speed, it only stops a hung test).
@@ -314,7 +314,7 @@ fn rename_checks_names_like_dockerd() {
             "Conflict. The container name \"/berth-c\" is already in use by container \"{a}\". You have to remove (or rename) that container to be able to reuse that name."
         )
     );
-    let restarted = Restarted::after_kill(&d);
+    let restarted = d.kill9_and_restart(|| {});
     let resp = restarted.get(&format!("/v1.41/containers/{a}/json"));
     assert_eq!(resp.status, 200);
     assert_eq!(resp.json()["Name"], "/berth-c");
@@ -918,87 +918,6 @@ fn concurrent_operations_on_one_container_are_serialised() {
     );
 }
 
-/// A second `berthd` on a killed daemon's dirs; killed (and its
-/// containers left to the first daemon's teardown) on drop.
-struct Restarted {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Restarted {
-    /// `kill -9`s the daemon of `d` and starts a new one on the same dirs.
-    fn after_kill(d: &TestDaemon) -> Restarted {
-        Restarted::after_kill_with(d, || {})
-    }
-
-    /// Like [`Restarted::after_kill`], running `meanwhile` while no daemon runs.
-    fn after_kill_with(d: &TestDaemon, meanwhile: impl FnOnce()) -> Restarted {
-        let pid = Pid::from_raw(d.pid() as i32);
-        kill(pid, Signal::SIGKILL).expect("kill -9 berthd");
-        poll("berthd to die", || {
-            fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map_or(true, |s| s.contains(") Z "))
-                .then_some(())
-        });
-        meanwhile();
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(d.dir().join("berthd-restarted.log"))
-            .expect("open the second daemon's log");
-        let child = berthd_command(
-            d.socket_path(),
-            d.data_root(),
-            d.exec_root(),
-            d.pidfile(),
-            &d.dir().join("daemon.json"),
-        )
-        .stdout(log.try_clone().expect("clone log"))
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("spawn the second berthd");
-        let r = Restarted {
-            child,
-            socket: d.socket_path().to_owned(),
-        };
-        poll("the second berthd to answer /_ping", || {
-            try_request(&r.socket, "GET", "/_ping", &[], &[])
-                .ok()
-                .filter(|resp| resp.status == 200)
-                .map(drop)
-        });
-        r
-    }
-
-    fn get(&self, path: &str) -> common::ApiResponse {
-        try_request(&self.socket, "GET", path, &[], &[]).expect("reach the second berthd")
-    }
-
-    fn post(&self, path: &str) -> common::ApiResponse {
-        try_request(&self.socket, "POST", path, &[], &[]).expect("reach the second berthd")
-    }
-
-    fn delete(&self, path: &str) -> common::ApiResponse {
-        try_request(&self.socket, "DELETE", path, &[], &[]).expect("reach the second berthd")
-    }
-}
-
-impl Drop for Restarted {
-    fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
-        let deadline = Instant::now() + POLL_BOUND;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn containers_survive_kill_9_of_the_daemon() {
     let d = TestDaemon::start();
@@ -1038,7 +957,7 @@ fn containers_survive_kill_9_of_the_daemon() {
         .collect();
 
     let quitter_pid = pids[4];
-    let r = Restarted::after_kill_with(&d, || {
+    let r = d.kill9_and_restart(|| {
         for (id, pid) in ids.iter().zip(&pids) {
             assert!(is_alive(*pid), "container {id} died with the daemon");
         }
@@ -1152,7 +1071,7 @@ fn a_container_whose_supervisor_vanished_is_marked_exited_not_lost() {
     poll("the container to die", || {
         (!is_alive(pid) || !pid_dir.exists()).then_some(())
     });
-    let r = Restarted::after_kill(&d);
+    let r = d.kill9_and_restart(|| {});
     let v = r.get(&format!("/v1.41/containers/{id}/json")).json();
     assert_eq!(v["State"]["Status"], "exited", "{v}");
     assert_eq!(v["State"]["Running"], false);

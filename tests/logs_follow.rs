@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use common::{COMMAND_BOUND, TestDaemon, berthd_command, code, run, run_ok, stderr, try_request};
+use common::{COMMAND_BOUND, TestDaemon, code, run, run_ok, stderr, try_request};
 
 /// Prints `start`, then `end` when stopped (SIGTERM).
 const UNTIL_STOPPED: &str = "trap 'echo end; exit 0' TERM; echo start; while :; do sleep 0.1; done";
@@ -156,26 +156,6 @@ fn follow_streams_new_lines_and_ends_when_the_container_stops() {
     );
 }
 
-/// A second `berthd` on a killed daemon's directories; stopped on drop.
-struct Restarted {
-    child: Child,
-}
-
-impl Drop for Restarted {
-    fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
-        let deadline = Instant::now() + COMMAND_BOUND;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn lines_written_while_the_daemon_is_killed_are_kept() {
     let d = TestDaemon::start();
@@ -200,39 +180,14 @@ fn lines_written_while_the_daemon_is_killed_are_kept() {
         .trim()
         .parse()
         .expect("a pid");
-    let daemon = Pid::from_raw(d.pid() as i32);
-    kill(daemon, Signal::SIGKILL).expect("kill -9 berthd");
-    poll("berthd to die", || {
-        fs::read_to_string(format!("/proc/{daemon}/stat"))
-            .map_or(true, |s| s.contains(") Z "))
-            .then_some(())
-    });
-    // With no daemon, the container writes its last lines and exits.
-    kill(Pid::from_raw(pid), Signal::SIGTERM).expect("signal the container");
-    poll("the container to exit", || {
-        fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map_or(true, |s| s.contains(") Z "))
-            .then_some(())
-    });
-    let log = fs::File::create(d.dir().join("berthd-restarted.log")).expect("log file");
-    let child = berthd_command(
-        d.socket_path(),
-        d.data_root(),
-        d.exec_root(),
-        d.pidfile(),
-        &d.dir().join("daemon.json"),
-    )
-    .stdout(log.try_clone().expect("clone log"))
-    .stderr(log)
-    .stdin(Stdio::null())
-    .spawn()
-    .expect("spawn the second berthd");
-    let _restarted = Restarted { child };
-    poll("the second berthd", || {
-        try_request(d.socket_path(), "GET", "/_ping", &[], &[])
-            .ok()
-            .filter(|r| r.status == 200)
-            .map(drop)
+    let _restarted = d.kill9_and_restart(|| {
+        // With no daemon, the container writes its last lines and exits.
+        kill(Pid::from_raw(pid), Signal::SIGTERM).expect("signal the container");
+        poll("the container to exit", || {
+            fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |s| s.contains(") Z "))
+                .then_some(())
+        });
     });
     let o = run(&mut d.docker(&["logs", "berth-k1"]));
     assert_eq!(code(&o), 0, "{}", stderr(&o));

@@ -307,6 +307,61 @@ impl TestDaemon {
         status.unwrap_or_else(|| panic!("berthd did not exit within {STOP_BOUND:?} of SIGTERM"))
     }
 
+    /// `kill -9`s the spawned `berthd`, waits until it is dead, runs
+    /// `meanwhile` (while no daemon runs), then starts a second `berthd` on
+    /// the same socket, data root, exec root, pidfile and config file and
+    /// waits until it answers `GET /_ping`: a daemon crash and restart as the
+    /// containers see it. Its log goes to `berthd-restarted.log` in the test
+    /// directory.
+    pub fn kill9_and_restart(&self, meanwhile: impl FnOnce()) -> RestartedDaemon {
+        let pid = Pid::from_raw(self.pid() as i32);
+        kill(pid, Signal::SIGKILL).expect("kill -9 berthd");
+        // Dead means gone or a zombie: the zombie is reaped by this
+        // harness's teardown, which still owns the child.
+        let deadline = Instant::now() + STOP_BOUND;
+        while fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z ")) {
+            assert!(
+                Instant::now() < deadline,
+                "berthd {pid} still alive {STOP_BOUND:?} after SIGKILL"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        meanwhile();
+        let log_path = self.dir.join("berthd-restarted.log");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", log_path.display()));
+        let child = berthd_command(
+            &self.socket,
+            &self.data_root,
+            &self.exec_root,
+            &self.pidfile,
+            &self.dir.join("daemon.json"),
+        )
+        .stdout(log.try_clone().expect("clone the second daemon's log"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn the second berthd");
+        // Built before the wait so that a failed wait still stops it.
+        let restarted = RestartedDaemon {
+            child,
+            socket: self.socket.clone(),
+            log: log_path,
+        };
+        let deadline = Instant::now() + START_BOUND;
+        while !try_request(&self.socket, "GET", "/_ping", &[], &[]).is_ok_and(|r| r.status == 200) {
+            assert!(
+                Instant::now() < deadline,
+                "the second berthd did not answer /_ping on {} within {START_BOUND:?}",
+                self.socket.display()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        restarted
+    }
+
     /// One API request; fails the test if the daemon cannot be reached.
     pub fn api(
         &self,
@@ -455,6 +510,60 @@ impl Drop for TestDaemon {
             } else {
                 panic!("{msg}");
             }
+        }
+    }
+}
+
+/// The second `berthd` of [`TestDaemon::kill9_and_restart`]. Dropping it
+/// stops it (SIGTERM, then SIGKILL) and prints its log if the test failed;
+/// the containers it adopted are left to the [`TestDaemon`]'s teardown.
+pub struct RestartedDaemon {
+    child: Child,
+    socket: PathBuf,
+    log: PathBuf,
+}
+
+impl RestartedDaemon {
+    /// One bodiless API request; fails the test if the daemon cannot be reached.
+    fn request(&self, method: &str, path: &str) -> ApiResponse {
+        try_request(&self.socket, method, path, &[], &[]).unwrap_or_else(|e| {
+            panic!(
+                "{method} {path} on the second berthd at {}: {e}",
+                self.socket.display()
+            )
+        })
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> ApiResponse {
+        self.request("GET", path)
+    }
+
+    /// `POST path` with no body.
+    pub fn post(&self, path: &str) -> ApiResponse {
+        self.request("POST", path)
+    }
+
+    /// `DELETE path`.
+    pub fn delete(&self, path: &str) -> ApiResponse {
+        self.request("DELETE", path)
+    }
+}
+
+impl Drop for RestartedDaemon {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            let log = fs::read(&self.log).unwrap_or_default();
+            eprintln!(
+                "---- second berthd log ({}) ----\n{}---- end of second berthd log ----",
+                self.log.display(),
+                String::from_utf8_lossy(&log)
+            );
+        }
+        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+        if wait_bounded(&mut self.child, STOP_BOUND).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
