@@ -1,0 +1,72 @@
+# shellcheck shell=bash
+# Shared helpers of the side-by-side benchmarks (bench/run.sh, bench/logs.sh).
+# Sourced, not run. Messages name the calling script ($BENCH_NAME).
+
+BENCH_NAME=${BENCH_NAME:-$(basename "$0")}
+
+pgid() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $3}'; }
+MYPGID=$(pgid $$)
+heavy() { # prints what keeps the machine busy (not this run: its process group)
+  local p pg n
+  for p in $( (for n in cargo cargo-clippy rustc cargo-nextest clippy-driver rustdoc cc1 ld; do pgrep -x "$n"; done
+               pgrep -f 'bench/(load|run|logs)\.sh') || true); do
+    pg=$(pgid "$p")
+    if [ -z "$pg" ] || [ "$pg" = "$MYPGID" ]; then continue; fi
+    echo "$p $( { tr '\0' ' ' < "/proc/$p/cmdline"; } 2>/dev/null | cut -c1-100)"
+  done
+}
+cpu_busy() { # percent of all CPUs busy over 2 s
+  local a b
+  a=$(awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat)
+  sleep 2
+  b=$(awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat)
+  echo "$a $b" | awk '{printf "%d\n", 100 * ($3 - $1) / ($4 - $2)}'
+}
+# Waits (up to $QUIET_WAIT s, default 600) for no compiler, test run or other
+# benchmark and < 25 % CPU; sets START_STATE, and QUIET_NOTE when it gave up.
+wait_quiet() {
+  local h busy deadline=$((SECONDS + ${QUIET_WAIT:-600}))
+  QUIET_NOTE=
+  while :; do
+    h=$(heavy); busy=$(cpu_busy)
+    [ -z "$h" ] && [ "$busy" -lt 25 ] && break
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      QUIET_NOTE="machine NOT quiet: cpu ${busy}% busy; $(echo "$h" | head -3 | tr '\n' ';')"
+      echo "$BENCH_NAME: WARNING: $QUIET_NOTE" >&2
+      break
+    fi
+    echo "$BENCH_NAME: waiting for a quiet machine (cpu ${busy}% busy)${h:+: $(echo "$h" | head -1)}" >&2
+    sleep 10
+  done
+  # shellcheck disable=SC2034 # read by the calling script
+  START_STATE="load $(cut -d' ' -f1-3 /proc/loadavg), cpu ${busy}% busy"
+}
+
+descendants() { # pids of all descendants of the given pids
+  local all kids p
+  all=$(awk '{print $1, $4}' /proc/[0-9]*/stat 2>/dev/null || true)
+  for p in "$@"; do
+    kids=$(echo "$all" | awk -v p="$p" '$2 == p {print $1}')
+    for k in $kids; do echo "$k"; descendants "$k"; done
+  done
+}
+remove_all() { # cli... : removes every container, one at a time
+  local id
+  for id in $("$@" ps -aq 2>/dev/null); do "$@" rm -f "$id" >/dev/null 2>&1 || true; done
+}
+stop_pid() {
+  local pid=$1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid"
+  for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+wait_sock() { # socket, pid, log
+  for _ in $(seq 600); do
+    [ -S "$1" ] && curl -sf --unix-socket "$1" http://d/_ping >/dev/null 2>&1 && return 0
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "$BENCH_NAME: daemon did not start; log:" >&2; tail -n 30 "$3" >&2; exit 1
+}
