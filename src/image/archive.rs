@@ -161,6 +161,37 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// Streams an archive member, starting with its already-read `first` chunk,
+/// into the ingest writer (if any) and the unpacker (if any, for as long as it
+/// takes chunks: one that stopped on a bad layer reports that if the layer is
+/// used).
+fn stream_member(
+    entry: &mut impl Read,
+    first: Vec<u8>,
+    what: &str,
+    mut ingest: Option<&mut IngestWriter>,
+    mut unpacker: Option<SyncSender<Vec<u8>>>,
+) -> Result<(), ImageError> {
+    let mut chunk = first;
+    loop {
+        if let Some(w) = ingest.as_deref_mut() {
+            w.write_all(&chunk).map_err(ImageError::io(w.path()))?;
+        }
+        if let Some(t) = &unpacker
+            && t.send(chunk).is_err()
+        {
+            unpacker = None;
+        }
+        let mut next = vec![0u8; BUF_SIZE];
+        let n = read_full(entry, &mut next).map_err(bad(what))?;
+        if n == 0 {
+            return Ok(());
+        }
+        next.truncate(n);
+        chunk = next;
+    }
+}
+
 impl LoadSession {
     /// A session writing into a fresh directory under the ingest dir.
     pub fn new(blobs: &BlobStore, snapshots: &Snapshots) -> Result<LoadSession, ImageError> {
@@ -321,24 +352,7 @@ impl LoadSession {
             // the unpacker, which hashes it (its digest is its diff ID).
             self.make_room();
             let (t, h) = snapshot::spawn_unpack(&self.snapshots)?;
-            let mut tx = Some(t);
-            let mut chunk = first;
-            loop {
-                if let Some(t) = &tx
-                    && t.send(chunk).is_err()
-                {
-                    // The unpacker stopped (bad layer); its error surfaces if the layer is used.
-                    tx = None;
-                }
-                let mut next = vec![0u8; BUF_SIZE];
-                let n = read_full(entry, &mut next).map_err(bad(&what))?;
-                if n == 0 {
-                    break;
-                }
-                next.truncate(n);
-                chunk = next;
-            }
-            drop(tx);
+            stream_member(entry, first, &what, None, Some(t))?;
             self.running.push_back(path.to_string());
             self.members.insert(
                 path.to_string(),
@@ -354,32 +368,14 @@ impl LoadSession {
             return Ok(());
         }
         let mut w = IngestWriter::create(&self.work, expected, &what)?;
-        let mut tx: Option<SyncSender<Vec<u8>>> = None;
-        let mut handle = None;
-        if layer_like {
+        let (tx, handle) = if layer_like {
             self.make_room();
             let (t, h) = snapshot::spawn_unpack(&self.snapshots)?;
-            tx = Some(t);
-            handle = Some(h);
-        }
-        let mut chunk = first;
-        loop {
-            w.write_all(&chunk).map_err(ImageError::io(w.path()))?;
-            if let Some(t) = &tx
-                && t.send(chunk).is_err()
-            {
-                // The unpacker stopped (bad layer); its error surfaces if the layer is used.
-                tx = None;
-            }
-            let mut next = vec![0u8; BUF_SIZE];
-            let n = read_full(entry, &mut next).map_err(bad(&what))?;
-            if n == 0 {
-                break;
-            }
-            next.truncate(n);
-            chunk = next;
-        }
-        drop(tx);
+            (Some(t), Some(h))
+        } else {
+            (None, None)
+        };
+        stream_member(entry, first, &what, Some(&mut w), tx)?;
         let done = w.finish()?;
         let unpack = match handle {
             Some(h) => {
