@@ -91,10 +91,7 @@ impl Session<'_> {
             .then(|| AbortOnDrop(monitor_size(client.clone(), self.id.to_string())));
         let _signals = (self.sig_proxy && !self.tty)
             .then(|| AbortOnDrop(forward_signals(client.clone(), self.id.to_string())));
-        let mut copier = OutputCopier {
-            tty: self.tty,
-            demux: Demuxer::default(),
-        };
+        let mut copier = OutputCopier::new(self.tty);
         match attached {
             Attached::Upgraded(io) => {
                 let (mut reader, mut writer) = tokio::io::split(io);
@@ -267,13 +264,24 @@ fn forward_signals(client: Client, id: String) -> JoinHandle<()> {
 }
 
 /// Copies an attach stream to our stdout/stderr: demultiplexed, or raw for a TTY.
-struct OutputCopier {
+/// Copies a container's output stream to our stdout/stderr: raw with a TTY,
+/// else split from Docker's 8-byte frames; a daemon error frame ends it.
+pub struct OutputCopier {
     tty: bool,
     demux: Demuxer,
 }
 
 impl OutputCopier {
-    fn write(&mut self, data: &[u8]) -> Result<(), CliError> {
+    /// A copier for a stream that is raw (`tty`) or framed.
+    pub fn new(tty: bool) -> OutputCopier {
+        OutputCopier {
+            tty,
+            demux: Demuxer::default(),
+        }
+    }
+
+    /// Writes one received chunk out.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), CliError> {
         if self.tty {
             write_std(StreamKind::Stdout, data);
             return Ok(());

@@ -7,10 +7,9 @@ use clap::Args;
 use hyper::Method;
 
 use super::Ctx;
-use super::attach::{inspect_container, write_std};
+use super::attach::{OutputCopier, inspect_container};
 use crate::client::{empty, encode_path, next_chunk, query};
 use crate::error::CliError;
-use crate::stream::{Demuxer, StreamError, StreamKind};
 
 /// `berth logs [OPTIONS] CONTAINER`.
 #[derive(Debug, Args)]
@@ -224,22 +223,9 @@ pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<(), CliError> {
     );
     let resp = ctx.client.send(Method::GET, &path, empty(), None).await?;
     let mut body = resp.into_body();
-    let mut demux = Demuxer::default();
+    let mut out = OutputCopier::new(tty);
     while let Some(chunk) = next_chunk(&path, &mut body).await? {
-        if tty {
-            write_std(StreamKind::Stdout, &chunk);
-            continue;
-        }
-        demux.push(&chunk);
-        while let Some((kind, payload)) = demux.next_frame()? {
-            if kind == StreamKind::SystemErr {
-                return Err(StreamError::Daemon {
-                    message: String::from_utf8_lossy(&payload).into_owned(),
-                }
-                .into());
-            }
-            write_std(kind, &payload);
-        }
+        out.write(&chunk)?;
     }
     Ok(())
 }
