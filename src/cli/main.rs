@@ -6,6 +6,7 @@ mod commands;
 mod error;
 mod format;
 mod humanize;
+mod netflags;
 mod stream;
 mod table;
 mod tty;
@@ -16,7 +17,7 @@ use std::io::Write;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use client::{Client, Host, resolve_host};
-use commands::{Ctx, attach, container, image, lifecycle, logs, ps, system};
+use commands::{Ctx, attach, container, image, lifecycle, logs, network, ps, system};
 use error::CliError;
 
 /// A self-sufficient runtime for containers.
@@ -73,6 +74,9 @@ enum Command {
     /// Manage Docker
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
 }
 
 // Docker offers most container commands both at the top level (`run`) and
@@ -196,6 +200,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Inspect(a) => image::inspect(ctx, a).await,
         Command::Version(a) => system::version(ctx, a).await,
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(ctx, a).await,
+        Command::Network(c) => network::dispatch(ctx, c).await,
     }
 }
 

@@ -10,7 +10,8 @@ use hyper::Method;
 use serde::Serialize;
 
 use berth::api::models::{
-    ContainerConfig, ContainerCreateResponse, HostConfig, HostConfigLogConfig, ResourcesUlimits,
+    ContainerConfig, ContainerCreateResponse, HostConfig, HostConfigLogConfig, NetworkingConfig,
+    ResourcesUlimits,
 };
 use berth::image::reference::{Reference, familiar_name};
 
@@ -18,6 +19,7 @@ use super::attach::{Ended, Session, exit_status, start_wait};
 use super::{Ctx, display_json_messages, print_out};
 use crate::client::{Client, ClientError, empty, encode_path, json_body, query};
 use crate::error::{CliError, flag_error, go_io_error, run_status_error};
+use crate::netflags::{NetFlagError, NetFlags};
 use crate::tty::stdout_size;
 
 /// `berth run` / `berth create` (and their `container` forms): Docker's flags.
@@ -115,6 +117,8 @@ pub struct RunArgs {
     /// Log driver options
     #[arg(long = "log-opt", value_name = "list")]
     log_opt: Vec<String>,
+    #[command(flatten)]
+    net: NetFlags,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -310,6 +314,8 @@ struct CreateBody {
     config: ContainerConfig,
     #[serde(rename = "HostConfig")]
     host_config: HostConfig,
+    #[serde(rename = "NetworkingConfig")]
+    networking_config: NetworkingConfig,
 }
 
 fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
@@ -321,6 +327,13 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
             command,
         )
     };
+    let net = args.net.parse().map_err(|e| {
+        tracing::debug!(class = ?e.class(), "network flag refused");
+        match e {
+            NetFlagError::Flag { .. } => flag_err(e.to_string()),
+            NetFlagError::Option(m) => opt_err(m),
+        }
+    })?;
     let mut env = Vec::new();
     for file in &args.env_file {
         let content = std::fs::read_to_string(file)
@@ -390,7 +403,7 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
     let log_config = log_config(args).map_err(opt_err)?;
     let image = args.args[0].clone();
     let cmd: Vec<String> = args.args[1..].to_vec();
-    let config = ContainerConfig {
+    let mut config = ContainerConfig {
         hostname: args.hostname.clone(),
         user: args.user.clone(),
         attach_stdin: Some(attach_stdin),
@@ -415,7 +428,7 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
         .then(stdout_size)
         .flatten()
         .map(|(h, w)| vec![i32::from(h), i32::from(w)]);
-    let host_config = HostConfig {
+    let mut host_config = HostConfig {
         auto_remove: Some(args.rm),
         privileged: Some(args.privileged),
         cap_add: (!args.cap_add.is_empty()).then(|| args.cap_add.clone()),
@@ -428,9 +441,11 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
         log_config: Some(log_config),
         ..Default::default()
     };
+    let networking_config = net.apply(&mut config, &mut host_config);
     Ok(CreateBody {
         config,
         host_config,
+        networking_config,
     })
 }
 

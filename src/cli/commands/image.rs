@@ -565,15 +565,17 @@ pub async fn rmi(ctx: &Ctx, args: RmiArgs) -> Result<(), CliError> {
 /// Collects inspect results like Docker's inspector: a JSON array indented
 /// with four spaces, or one template rendering per object; errors are
 /// gathered and reported after the output.
-struct Inspector {
+pub(crate) struct Inspector {
     template: Option<Template>,
     raws: Vec<Bytes>,
     rendered: String,
-    errors: Vec<String>,
+    /// Errors to report after the output.
+    pub(crate) errors: Vec<String>,
 }
 
 impl Inspector {
-    fn new(format: Option<&str>) -> Result<Inspector, CliError> {
+    /// An inspector for `--format` (none: the JSON array).
+    pub(crate) fn new(format: Option<&str>) -> Result<Inspector, CliError> {
         let template = match format.filter(|f| !f.is_empty()) {
             None => None,
             Some(f) => {
@@ -595,7 +597,8 @@ impl Inspector {
         })
     }
 
-    fn add(&mut self, path: &str, raw: Bytes) -> Result<(), CliError> {
+    /// Adds one object's raw JSON, fetched from `path`.
+    pub(crate) fn add(&mut self, path: &str, raw: Bytes) -> Result<(), CliError> {
         match &self.template {
             None => self.raws.push(raw),
             Some(t) => {
@@ -616,7 +619,8 @@ impl Inspector {
         Ok(())
     }
 
-    fn finish(self) -> Result<(), CliError> {
+    /// Prints the output, then fails with the gathered errors if any.
+    pub(crate) fn finish(self) -> Result<(), CliError> {
         let out = match &self.template {
             None if self.raws.is_empty() => "[]\n".to_string(),
             None => {

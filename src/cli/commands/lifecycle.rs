@@ -470,7 +470,7 @@ pub async fn port(ctx: &Ctx, args: PortArgs) -> Result<(), CliError> {
         }
     }
     if !out.is_empty() {
-        out.sort();
+        out.sort_by(|a, b| super::network::natural_cmp(a, b));
         print_out(&format!("{}\n", out.join("\n")));
     }
     Ok(())

@@ -6,6 +6,7 @@ pub mod container;
 pub mod image;
 pub mod lifecycle;
 pub mod logs;
+pub mod network;
 pub mod ps;
 pub mod system;
 
