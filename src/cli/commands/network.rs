@@ -9,6 +9,7 @@ use std::net::IpAddr;
 
 use clap::{Args, Subcommand};
 use hyper::Method;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use berth::api::models::{
@@ -259,7 +260,6 @@ fn ipam_config(args: &CreateArgs) -> Result<Ipam, String> {
         }
         pools.push(IpamConfig {
             subnet: Some(s.clone()),
-            auxiliary_addresses: Some(HashMap::new()),
             ..IpamConfig::default()
         });
     }
@@ -324,11 +324,21 @@ fn ipam_config(args: &CreateArgs) -> Result<Ipam, String> {
     })
 }
 
+/// The body of `POST /networks/create`: Docker's client asks API 1.41
+/// daemons to refuse a duplicate name (`CheckDuplicate`).
+#[derive(Debug, Serialize)]
+struct CreateBody {
+    #[serde(flatten)]
+    request: NetworkCreateRequest,
+    #[serde(rename = "CheckDuplicate")]
+    check_duplicate: bool,
+}
+
 /// `berth network create`: prints the new network's ID.
 pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<(), CliError> {
     let ipam = ipam_config(&args).map_err(CliError::usage)?;
     let labels = labels_map(&args.label)?;
-    let body = NetworkCreateRequest {
+    let request = NetworkCreateRequest {
         name: args.name.clone(),
         driver: Some(args.driver.clone()),
         scope: args.scope.clone(),
@@ -340,8 +350,11 @@ pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<(), CliError> {
         enable_ipv6: args.ipv6,
         options: Some(kv_map(&args.opt)),
         labels: Some(labels),
-        // Docker 28 sends CheckDuplicate only to old daemons; 1.41 accepts it.
         ..NetworkCreateRequest::default()
+    };
+    let body = CreateBody {
+        request,
+        check_duplicate: true,
     };
     let resp: NetworkCreateResponse = ctx
         .client
@@ -605,9 +618,10 @@ fn connect_body(args: &ConnectArgs) -> Result<NetworkConnectRequest, CliError> {
     Ok(NetworkConnectRequest {
         container: Some(args.container.clone()),
         endpoint_config: Some(EndpointSettings {
+            // Docker omits empty addresses (`omitempty`) but always sends the object.
             ipam_config: Some(EndpointIpamConfig {
-                ipv4_address: Some(args.ip.clone().unwrap_or_default()),
-                ipv6_address: Some(args.ip6.clone().unwrap_or_default()),
+                ipv4_address: args.ip.clone().filter(|ip| !ip.is_empty()),
+                ipv6_address: args.ip6.clone().filter(|ip| !ip.is_empty()),
                 link_local_ips: nonempty(slice_values(&args.link_local_ip)),
             }),
             links: nonempty(args.link.clone()),
@@ -876,7 +890,7 @@ mod tests {
             json!({
                 "Container": "c1",
                 "EndpointConfig": {
-                    "IPAMConfig": {"IPv4Address": "10.1.0.5", "IPv6Address": ""},
+                    "IPAMConfig": {"IPv4Address": "10.1.0.5"},
                     "Aliases": ["a", "b"],
                     "DriverOpts": {}
                 }
