@@ -88,7 +88,15 @@ fn run(
     setup_fds(fds, err_fd).map_err(|e| other(format!("set up stdio: {e}")))?;
     reset_signals();
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    unshare(NAMESPACES).map_err(|e| other(format!("unshare namespaces: {e}")))?;
+    let mut namespaces = NAMESPACES;
+    if spec.host_network {
+        namespaces.remove(CloneFlags::CLONE_NEWNET);
+    } else if let Some(path) = &spec.netns {
+        // Before the mount namespace is unshared: the file is the daemon's.
+        join_netns(path)?;
+        namespaces.remove(CloneFlags::CLONE_NEWNET);
+    }
+    unshare(namespaces).map_err(|e| other(format!("unshare namespaces: {e}")))?;
 
     rootfs::make_rslave().map_err(other)?;
     let root = spec.run_dir.join(super::supervisor::ROOTFS_DIR);
@@ -98,7 +106,9 @@ fn run(
         spec.layers.clone()
     };
     rootfs::mount_overlay(&layers, &spec.upper, &spec.work, &root).map_err(other)?;
-    crate::network::loopback::bring_up().map_err(other)?;
+    if !spec.host_network {
+        crate::network::loopback::bring_up().map_err(other)?;
+    }
     rootfs::mount_inside(
         &mut rootfs::Host,
         &root,
@@ -182,6 +192,14 @@ fn run(
         .unwrap_or(DEFAULT_PATH);
     let program = look_path(&spec.args[0], path_env)?;
     exec(&program, &spec.args, &env)
+}
+
+/// Enters the network namespace at `path` (an nsfs file).
+fn join_netns(path: &Path) -> Result<(), StartFailure> {
+    let ns = fs::File::open(path)
+        .map_err(|e| other(format!("open network namespace {}: {e}", path.display())))?;
+    nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| other(format!("join network namespace {}: {e}", path.display())))
 }
 
 /// Puts the stdio fds on 0-2, the error pipe on [`ERR_FD`] and the console

@@ -90,6 +90,48 @@ pub struct ContainerSpec {
     /// json-file without rotation when absent.
     #[serde(default)]
     pub log: crate::logging::LogConfig,
+    /// A network namespace prepared by the daemon (a bind-mounted nsfs file,
+    /// or `/proc/<pid>/ns/net` of another container) that the init joins
+    /// instead of unsharing a fresh one with only `lo`.
+    #[serde(default)]
+    pub netns: Option<PathBuf>,
+    /// Docker's `--network host`: no network namespace of its own (wins over
+    /// [`netns`](Self::netns)).
+    #[serde(default)]
+    pub host_network: bool,
+    /// What goes into the generated `/etc/hosts` and `/etc/resolv.conf`.
+    #[serde(default)]
+    pub etc: EtcSpec,
+}
+
+/// The inputs of the generated `/etc/hosts` and `/etc/resolv.conf` (see
+/// [`super::etc`]); the default is a container with only `lo`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EtcSpec {
+    /// The container's own IPv4 addresses; `/etc/hosts` maps the hostname to
+    /// the first (to 127.0.0.1 when there is none).
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// Docker's `ExtraHosts`, `name:address` each.
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
+    /// Docker's `Dns`: nameservers replacing the host's.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// Docker's `DnsSearch`: replaces the host's search domains.
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    /// Docker's `DnsOptions`: replaces the host's options.
+    #[serde(default)]
+    pub dns_options: Vec<String>,
+    /// The daemon's resolver answers on 127.0.0.11 in the container (user
+    /// networks): resolv.conf names only it, with `options ndots:0`.
+    #[serde(default)]
+    pub embedded_dns: bool,
+    /// The host's own `/etc/hosts` and unfiltered `/etc/resolv.conf`
+    /// (Docker's `--network host`).
+    #[serde(default)]
+    pub host_files: bool,
 }
 
 /// One resource limit, as Docker's `Ulimits` entries give it.
@@ -144,10 +186,11 @@ impl ContainerSpec {
         if self.hostname.len() > 64 || self.hostname.contains(['\0', '\n']) {
             return Err(invalid(format!("invalid hostname {:?}", self.hostname)));
         }
-        let paths =
-            self.layers
-                .iter()
-                .chain([&self.upper, &self.work, &self.state_dir, &self.run_dir]);
+        let paths = self
+            .layers
+            .iter()
+            .chain([&self.upper, &self.work, &self.state_dir, &self.run_dir])
+            .chain(&self.netns);
         for p in paths {
             if !p.is_absolute() {
                 return Err(invalid(format!("path {} is not absolute", p.display())));
@@ -253,6 +296,9 @@ pub(crate) mod tests {
             "no_new_privileges",
             "group_add",
             "log",
+            "netns",
+            "host_network",
+            "etc",
         ] {
             json.as_object_mut().unwrap().remove(f).unwrap();
         }

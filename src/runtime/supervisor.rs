@@ -245,7 +245,9 @@ impl Supervisor {
         super::etc::write_files(
             &run_dir,
             spec.effective_hostname(),
+            &spec.etc,
             Path::new("/etc/resolv.conf"),
+            Path::new("/etc/hosts"),
         )
         .map_err(io_err(&run_dir))?;
         let socket = run_dir.join(SOCKET_FILE);
