@@ -92,3 +92,82 @@ pub struct VersionComponent {
     #[serde(default)]
     pub details: std::collections::BTreeMap<String, String>,
 }
+
+/// A network as `GET /networks` and `GET /networks/{id}` return it. The
+/// generated `Network` model skips unset fields and types `Created` awkwardly;
+/// clients index these blindly, so every field is always present.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkResource {
+    /// Unique name.
+    pub name: String,
+    /// 64 hex digits.
+    pub id: String,
+    /// RFC 3339 with nanoseconds.
+    pub created: String,
+    /// `local`.
+    pub scope: String,
+    /// `bridge`, `host` or `null`.
+    pub driver: String,
+    /// Always false: berthd networks are IPv4.
+    #[serde(rename = "EnableIPv6")]
+    pub enable_ipv6: bool,
+    /// Address management.
+    #[serde(rename = "IPAM")]
+    pub ipam: NetworkResourceIpam,
+    /// No outside access.
+    pub internal: bool,
+    /// Swarm attachable (false).
+    pub attachable: bool,
+    /// Swarm ingress (false).
+    pub ingress: bool,
+    /// Config-from network (empty).
+    pub config_from: NetworkResourceConfigFrom,
+    /// Config-only network (false).
+    pub config_only: bool,
+    /// Running containers on it, by container ID.
+    pub containers: std::collections::HashMap<String, NetworkResourceContainer>,
+    /// Driver options.
+    pub options: std::collections::HashMap<String, String>,
+    /// User labels.
+    pub labels: std::collections::HashMap<String, String>,
+}
+
+/// `IPAM` of a [`NetworkResource`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkResourceIpam {
+    /// `default`.
+    pub driver: String,
+    /// null for predefined networks, `{}` for user ones, as dockerd shows.
+    pub options: Option<std::collections::HashMap<String, String>>,
+    /// Subnets and gateways.
+    pub config: Vec<IpamConfig>,
+}
+
+/// `ConfigFrom` of a [`NetworkResource`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkResourceConfigFrom {
+    /// Empty.
+    pub network: String,
+}
+
+/// One entry of `Containers` in a [`NetworkResource`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkResourceContainer {
+    /// Container name without `/`.
+    pub name: String,
+    /// Endpoint ID.
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    /// The endpoint's MAC address.
+    pub mac_address: String,
+    /// `address/prefix`.
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: String,
+    /// Empty.
+    #[serde(rename = "IPv6Address")]
+    pub ipv6_address: String,
+}

@@ -49,6 +49,18 @@ pub struct Flags {
     /// Default log driver options (key=value, repeatable)
     #[arg(long = "log-opt", value_name = "key=value")]
     pub log_opts: Vec<String>,
+    /// Linux bridge of the default "bridge" network (default berth0)
+    #[arg(short = 'b', long)]
+    pub bridge: Option<String>,
+    /// Address and prefix of the default bridge (e.g. 10.200.0.1/24)
+    #[arg(long)]
+    pub bip: Option<String>,
+    /// Manage firewall rules (nftables) for NAT and published ports
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub iptables: Option<bool>,
+    /// Turn on net.ipv4.ip_forward
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub ip_forward: Option<bool>,
 }
 
 /// The keys of daemon.json berthd understands (dockerd's names).
@@ -69,6 +81,11 @@ struct FileConfig {
     log_driver: Option<String>,
     #[serde(rename = "log-opts")]
     log_opts: Option<BTreeMap<String, String>>,
+    bridge: Option<String>,
+    bip: Option<String>,
+    iptables: Option<bool>,
+    #[serde(rename = "ip-forward")]
+    ip_forward: Option<bool>,
 }
 
 /// The effective configuration.
@@ -92,6 +109,14 @@ pub struct Config {
     pub log_driver: String,
     /// Containers' default log driver options (`log-opts`).
     pub log_opts: BTreeMap<String, String>,
+    /// Linux bridge of the default network (`bridge`, default berth0).
+    pub bridge: String,
+    /// Its gateway address and prefix (`bip`); picked at start when unset.
+    pub bip: Option<String>,
+    /// Whether berthd manages nftables rules (`iptables`, default true).
+    pub iptables: bool,
+    /// Whether berthd turns on IPv4 forwarding (`ip-forward`, default true).
+    pub ip_forward: bool,
 }
 
 /// A configuration that cannot be used.
@@ -136,6 +161,9 @@ pub enum ConfigError {
     #[error("invalid key/value pair format in --log-opt: {0}")]
     LogOpt(String),
 }
+
+/// Linux bridge of the default network when neither flag nor file names one.
+pub const DEFAULT_BRIDGE: &str = "berth0";
 
 /// Default log driver, as dockerd's.
 pub const DEFAULT_LOG_DRIVER: &str = "json-file";
@@ -215,6 +243,10 @@ impl Config {
         let log_level = merge("log-level", flags.log_level, file.log_level)?;
         let log_driver = merge("log-driver", flags.log_driver, file.log_driver)?;
         let log_opts = merge("log-opts", log_opt_flags(&flags.log_opts)?, file.log_opts)?;
+        let bridge = merge("bridge", flags.bridge, file.bridge)?;
+        let bip = merge("bip", flags.bip, file.bip)?;
+        let iptables = merge("iptables", flags.iptables, file.iptables)?;
+        let ip_forward = merge("ip-forward", flags.ip_forward, file.ip_forward)?;
         let exec_root = exec_root.unwrap_or_else(|| PathBuf::from("/run/berth"));
         let socket = match hosts.as_deref() {
             None | Some([]) => exec_root.join("berth.sock"),
@@ -237,6 +269,12 @@ impl Config {
                 .filter(|d| !d.is_empty())
                 .unwrap_or_else(|| DEFAULT_LOG_DRIVER.to_owned()),
             log_opts: log_opts.unwrap_or_default(),
+            bridge: bridge
+                .filter(|b| !b.is_empty())
+                .unwrap_or_else(|| DEFAULT_BRIDGE.to_owned()),
+            bip: bip.filter(|b| !b.is_empty()),
+            iptables: iptables.unwrap_or(true),
+            ip_forward: ip_forward.unwrap_or(true),
         })
     }
 }
@@ -338,6 +376,42 @@ mod tests {
         let err =
             Config::resolve(flags(&["--config-file", path, "--log-driver", "none"])).unwrap_err();
         assert!(err.to_string().contains("log-driver"), "{err}");
+    }
+
+    #[test]
+    fn network_settings_come_from_flags_or_file_not_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("daemon.json");
+        let path = cfg.to_str().unwrap();
+        std::fs::write(&cfg, "{}").unwrap();
+        let c = Config::resolve(flags(&["--config-file", path])).unwrap();
+        assert_eq!(c.bridge, "berth0");
+        assert_eq!(c.bip, None);
+        assert!(c.iptables && c.ip_forward);
+        let c = Config::resolve(flags(&[
+            "--config-file",
+            path,
+            "--bridge",
+            "berthx",
+            "--bip",
+            "10.201.0.1/24",
+            "--iptables=false",
+        ]))
+        .unwrap();
+        assert_eq!(c.bridge, "berthx");
+        assert_eq!(c.bip.as_deref(), Some("10.201.0.1/24"));
+        assert!(!c.iptables);
+        std::fs::write(
+            &cfg,
+            r#"{"bridge": "berthy", "bip": "10.202.0.1/24", "iptables": false, "ip-forward": false}"#,
+        )
+        .unwrap();
+        let c = Config::resolve(flags(&["--config-file", path])).unwrap();
+        assert_eq!(c.bridge, "berthy");
+        assert!(!c.iptables && !c.ip_forward);
+        let err =
+            Config::resolve(flags(&["--config-file", path, "--bip", "10.1.0.1/24"])).unwrap_err();
+        assert!(err.to_string().contains("bip"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod error;
 mod handlers;
 mod http;
 mod lock;
+mod network;
 mod server;
 mod services;
 
@@ -23,6 +24,7 @@ use berth::image::ImageStore;
 
 use crate::config::{Config, Flags};
 use crate::containers::ContainerService;
+use crate::network::{NetConfig, NetworkService};
 use crate::services::Services;
 
 fn main() -> ExitCode {
@@ -70,12 +72,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let _lock = lock::DataRootLock::acquire(&config.data_root)?;
     let images = ImageStore::open(&config.data_root)?;
     let exe = supervisor_binary()?;
+    let networks = Arc::new(open_networks(&config).await?);
     let containers = Arc::new(
-        ContainerService::open(&config.data_root, &config.exec_root, exe)
+        ContainerService::open(&config.data_root, &config.exec_root, exe, networks.clone())
             .context("loading container state")?,
     );
     // Before the socket is bound: clients never see a half-recovered table.
     containers.adopt().await;
+    networks.adopt(&containers.running_ids()).await;
     let listener = server::bind(&config.socket, &config.group)
         .with_context(|| format!("listening on {}", config.socket.display()))?;
     lock::write_pidfile(&config.pidfile)?;
@@ -89,6 +93,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         config: config.clone(),
         images,
         containers,
+        networks,
     });
     server::serve(listener, svc, shutdown_signal()).await;
     tracing::info!("shutting down");
@@ -98,6 +103,41 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The network service with its bridges up: the default bridge's subnet is
+/// `--bip`, the one used last time, or a default pool clashing with no host
+/// route.
+async fn open_networks(config: &Config) -> anyhow::Result<NetworkService> {
+    let bip = match &config.bip {
+        Some(b) => Some(network::parse_cidr(b).map_err(|e| anyhow::anyhow!("--bip: {e}"))?),
+        None => None,
+    };
+    let net_config = NetConfig {
+        bridge: config.bridge.clone(),
+        bip,
+        iptables: config.iptables,
+        ip_forward: config.ip_forward,
+    };
+    let nl = berth::network::link::Netlink::connect().context("connecting to rtnetlink")?;
+    let own = nl.link_index(&config.bridge).await.ok().flatten();
+    // Routes through our own bridge are ours, not a clash.
+    let host_nets: Vec<_> = nl
+        .host_networks()
+        .await
+        .context("listing the host's routes")?
+        .into_iter()
+        .filter(|h| own.is_none() || h.link != own)
+        .map(|h| h.net)
+        .collect();
+    let networks =
+        NetworkService::open(&config.data_root, &config.exec_root, net_config, &host_nets)
+            .context("loading networks")?;
+    networks
+        .init_kernel()
+        .await
+        .context("setting up the default bridge")?;
+    Ok(networks)
 }
 
 async fn shutdown_signal() {

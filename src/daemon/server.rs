@@ -16,7 +16,7 @@ use tokio::net::UnixListener;
 use berth::api::{API_VERSION, ErrorClass, MIN_API_VERSION};
 
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{containers, images, logs, system};
+use crate::handlers::{containers, images, logs, networks, system};
 use crate::http::{Body, Query, error_response};
 use crate::services::Services;
 
@@ -174,6 +174,18 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
             }
         }
 
+        (&Method::GET, ["networks"]) => networks::list(svc, &q).await,
+        (&Method::POST, ["networks", "create"]) => networks::create(svc, req.into_body()).await,
+        (&Method::POST, ["networks", "prune"]) => networks::prune(svc, &q).await,
+        (&Method::GET, ["networks", id]) => networks::inspect(svc, id).await,
+        (&Method::DELETE, ["networks", id]) => networks::remove(svc, id).await,
+        (&Method::POST, ["networks", id, "connect"]) => {
+            networks::connect(svc, id, req.into_body()).await
+        }
+        (&Method::POST, ["networks", id, "disconnect"]) => {
+            networks::disconnect(svc, id, req.into_body()).await
+        }
+
         (&Method::POST, ["containers", "create"]) => {
             containers::create(svc, &q, req.into_body()).await
         }
@@ -192,7 +204,7 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
                 Err(e) => return Err(e),
             };
             match (&method, rest) {
-                (&Method::GET, ["json"]) => containers::inspect(c, &q).await,
+                (&Method::GET, ["json"]) => containers::inspect(svc, c, &q).await,
                 (&Method::GET, ["top"]) => containers::top(c, &q).await,
                 (&Method::GET, ["logs"]) => logs::logs(c, &q).await,
                 (&Method::POST, ["start"]) => containers::start(svc, c).await,

@@ -2,6 +2,7 @@
 //! its state (changed by start and exit), the clients attached to its output
 //! and the clients waiting for it to exit or be removed.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, RwLock};
 
@@ -10,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use berth::api::models::{ContainerConfig, HostConfig};
+use berth::api::models::{ContainerConfig, EndpointSettings, HostConfig};
 use berth::runtime::client::Control;
 
 /// Version of the files in a container's state directory.
@@ -132,6 +133,10 @@ pub struct Container {
     pub(super) removal_waiters: Mutex<Vec<oneshot::Sender<i64>>>,
     /// The supervisor's control handle while the container runs.
     pub(super) control: watch::Sender<Option<Control>>,
+    /// The networks it joins when it starts, by network name, with the
+    /// endpoint settings asked for (`networks.json`; connect and disconnect
+    /// change it).
+    pub(super) networks: Mutex<BTreeMap<String, EndpointSettings>>,
 }
 
 impl Container {
@@ -154,7 +159,13 @@ impl Container {
             exit_waiters: Mutex::new(Vec::new()),
             removal_waiters: Mutex::new(Vec::new()),
             control: watch::channel(None).0,
+            networks: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The networks it joins when it starts, by name.
+    pub fn networks(&self) -> BTreeMap<String, EndpointSettings> {
+        self.networks.lock().expect("networks lock").clone()
     }
 
     /// The current name, without the leading `/`.

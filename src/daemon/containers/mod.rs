@@ -9,15 +9,16 @@ pub mod hostcfg;
 pub mod logs;
 pub mod merge;
 mod names;
+pub mod netcfg;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use chrono::Utc;
 use tokio::sync::mpsc;
 
-use berth::api::models::{ContainerConfig, HostConfig};
+use berth::api::models::{ContainerConfig, EndpointSettings, HostConfig, NetworkingConfig};
 use berth::fsutil::{atomic_write, create_private_dir, random_id};
 use berth::image::{ImageStore, ImageUser, ResolvedImage};
 use berth::runtime::client::{self, Event};
@@ -26,6 +27,9 @@ use berth::runtime::spec::ContainerSpec;
 pub use container::{Container, Definition, RunState, STATE_VERSION, Status, Stream};
 
 use crate::error::{ApiError, ApiResult};
+use crate::network::runtime::SetupRequest;
+use crate::network::{Driver, NetworkRecord, NetworkService};
+use netcfg::NetMode;
 
 /// The daemon's containers.
 pub struct ContainerService {
@@ -33,6 +37,7 @@ pub struct ContainerService {
     run_dir: PathBuf,
     exe: PathBuf,
     table: RwLock<HashMap<String, Arc<Container>>>,
+    networks: Arc<NetworkService>,
 }
 
 /// What `create` needs besides the request body.
@@ -43,7 +48,12 @@ pub struct CreateRequest {
     pub config: ContainerConfig,
     /// The request's HostConfig.
     pub host_config: HostConfig,
+    /// The request's NetworkingConfig.
+    pub networking: Option<NetworkingConfig>,
 }
+
+/// The file in a container's state dir listing the networks it joins.
+const NETWORKS_FILE: &str = "networks.json";
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> ApiError {
     ApiError::internal(format!("{what} {}: {e}", path.display()))
@@ -56,6 +66,7 @@ impl ContainerService {
         data_root: &Path,
         exec_root: &Path,
         exe: PathBuf,
+        networks: Arc<NetworkService>,
     ) -> std::io::Result<ContainerService> {
         let data_dir = data_root.join("containers");
         let run_dir = exec_root.join("containers");
@@ -66,6 +77,7 @@ impl ContainerService {
             run_dir,
             exe,
             table: RwLock::new(HashMap::new()),
+            networks,
         };
         for entry in std::fs::read_dir(&svc.data_dir)? {
             let path = entry?.path();
@@ -92,7 +104,26 @@ impl ContainerService {
         let state: RunState = serde_json::from_slice(&read("state.json")?)?;
         let state_dir = dir.to_path_buf();
         let run_dir = self.run_dir.join(&def.id);
-        Ok(Container::new(def, host_config, state, state_dir, run_dir))
+        // Containers made before berthd had networks join the default bridge.
+        let networks: BTreeMap<String, EndpointSettings> = match read(NETWORKS_FILE) {
+            Ok(b) => serde_json::from_slice(&b)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                BTreeMap::from([("bridge".to_owned(), EndpointSettings::default())])
+            }
+            Err(e) => return Err(e),
+        };
+        let c = Container::new(def, host_config, state, state_dir, run_dir);
+        *c.networks.lock().expect("networks lock") = networks;
+        Ok(c)
+    }
+
+    /// The IDs of the running containers.
+    pub fn running_ids(&self) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter(|c| c.state().status == Status::Running)
+            .map(|c| c.def.id.clone())
+            .collect()
     }
 
     /// Every container, in no particular order.
@@ -143,6 +174,12 @@ impl ContainerService {
     /// `POST /containers/create`.
     pub fn create(&self, req: CreateRequest, image: ResolvedImage) -> ApiResult<Arc<Container>> {
         hostcfg::validate(&req.config, &req.host_config)?;
+        let networks = netcfg::validate(
+            &self.networks,
+            &req.config,
+            &req.host_config,
+            req.networking.as_ref(),
+        )?;
         let id = random_id();
         let name = self.pick_name(req.name, &id)?;
         let mut config = merge::merge_image_config(req.config, &image.config);
@@ -172,6 +209,7 @@ impl ContainerService {
             state_dir,
             run_dir,
         );
+        *c.networks.lock().expect("networks lock") = networks;
         if let Err(e) = self.write_new(&c) {
             let _ = std::fs::remove_dir_all(&c.state_dir);
             return Err(e);
@@ -225,6 +263,7 @@ impl ContainerService {
         }
         write_json(&c.state_dir.join("config.json"), &c.def)?;
         write_json(&c.state_dir.join("hostconfig.json"), &c.host_config)?;
+        write_json(&c.state_dir.join(NETWORKS_FILE), &c.networks())?;
         self.save_state(c, &c.state())
     }
 
@@ -342,7 +381,8 @@ impl ContainerService {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("removing", &exit_file, e)),
         }
-        let spec = self.spec(c)?;
+        let mut spec = self.spec(c)?;
+        self.prepare_network(c, &mut spec).await?;
         match client::start(&self.exe, &spec).await {
             Ok(started) => {
                 self.set_state(c, |st| {
@@ -358,6 +398,7 @@ impl ContainerService {
                 Ok(true)
             }
             Err(e) => {
+                self.teardown_network(c).await;
                 let err = ApiError::from(e);
                 let code = if err.message.contains("executable file not found")
                     || err.message.contains("no such file or directory")
@@ -418,6 +459,169 @@ impl ContainerService {
         Ok(true)
     }
 
+    /// Joins the container's networks: a sandbox from the network service
+    /// for bridge networks, the host's stack, another container's netns, or
+    /// (`none`) the fresh netns the init makes. Fills the spec's netns and
+    /// `/etc` inputs.
+    async fn prepare_network(&self, c: &Container, spec: &mut ContainerSpec) -> ApiResult<()> {
+        let host = &c.host_config;
+        let cfg = &c.def.config;
+        spec.etc.extra_hosts = host.extra_hosts.clone().unwrap_or_default();
+        spec.etc.dns = host.dns.clone().unwrap_or_default();
+        spec.etc.dns_search = host.dns_search.clone().unwrap_or_default();
+        spec.etc.dns_options = host.dns_options.clone().unwrap_or_default();
+        let mode = NetMode::of(host);
+        let first = match &mode {
+            NetMode::Host => {
+                spec.host_network = true;
+                spec.etc.host_files = true;
+                return Ok(());
+            }
+            NetMode::None => return Ok(()),
+            NetMode::Container(other) => {
+                let o = self.get(other)?;
+                let st = o.state();
+                if st.status != Status::Running {
+                    return Err(ApiError::conflict(format!(
+                        "cannot join network of a non running container: {}",
+                        o.def.id
+                    )));
+                }
+                spec.netns = Some(PathBuf::from(format!("/proc/{}/ns/net", st.pid)));
+                if let Some(sb) = self.networks.sandbox(&o.def.id) {
+                    spec.etc.addresses = sb
+                        .endpoints
+                        .iter()
+                        .map(|e| e.address.addr.to_string())
+                        .collect();
+                    spec.etc.embedded_dns = sb.wants_dns();
+                }
+                return Ok(());
+            }
+            NetMode::Bridge => "bridge".to_owned(),
+            NetMode::Network(n) => self.networks.get(n).map(|r| r.name).unwrap_or_default(),
+        };
+        let mut nets: Vec<(NetworkRecord, EndpointSettings)> = Vec::new();
+        for (name, settings) in c.networks() {
+            let rec = self.networks.get(&name)?;
+            if rec.driver == Driver::Bridge {
+                netcfg::check_endpoint(&rec, &settings)?;
+                nets.push((rec, settings));
+            }
+        }
+        // The network of NetworkMode is eth0 and carries the default route.
+        nets.sort_by_key(|(r, _)| r.name != first);
+        if nets.is_empty() {
+            return Ok(());
+        }
+        let req = SetupRequest {
+            container_id: c.def.id.clone(),
+            container_name: c.name(),
+            networks: nets,
+            port_bindings: netcfg::port_bindings(cfg, host)?,
+            exposed: netcfg::exposed_ports(cfg, host)?,
+            mac: cfg.mac_address.clone(),
+            dns: spec.etc.dns.clone(),
+        };
+        let sb = self.networks.setup(req).await?;
+        spec.netns = Some(sb.netns.clone());
+        spec.etc.addresses = sb
+            .endpoints
+            .iter()
+            .map(|e| e.address.addr.to_string())
+            .collect();
+        spec.etc.embedded_dns = sb.wants_dns();
+        Ok(())
+    }
+
+    /// Releases the container's network (best-effort, logged).
+    async fn teardown_network(&self, c: &Container) {
+        if let Err(e) = self.networks.teardown(&c.def.id).await {
+            tracing::warn!(id = %c.def.id, error = %e, "tearing down the container's network");
+        }
+    }
+
+    /// `POST /networks/{id}/connect`: records the network for the next
+    /// start and, when the container runs, attaches it now.
+    pub async fn connect(
+        &self,
+        c: &Arc<Container>,
+        net: &NetworkRecord,
+        settings: EndpointSettings,
+    ) -> ApiResult<()> {
+        let _op = c.op.lock().await;
+        self.still_there(c)?;
+        match NetMode::of(&c.host_config) {
+            NetMode::Host | NetMode::Container(_) => {
+                return Err(ApiError::invalid(
+                    "container sharing network namespace with another container or host cannot be connected to any other network",
+                ));
+            }
+            NetMode::None => {
+                return Err(ApiError::invalid(
+                    "container cannot be connected to multiple networks with one of the networks in private (none) mode",
+                ));
+            }
+            _ => {}
+        }
+        if net.driver != Driver::Bridge {
+            return Err(ApiError::invalid(
+                "container cannot be disconnected from host network or connected to host network",
+            ));
+        }
+        netcfg::check_endpoint(net, &settings)?;
+        let mut nets = c.networks();
+        if nets.contains_key(&net.name) {
+            return Err(ApiError::new(
+                berth::api::ErrorClass::Forbidden,
+                format!(
+                    "endpoint with name {} already exists in network {}",
+                    c.name(),
+                    net.name
+                ),
+            ));
+        }
+        if c.state().status == Status::Running {
+            self.networks.attach(&c.def.id, net, &settings).await?;
+        }
+        nets.insert(net.name.clone(), settings);
+        write_json(&c.state_dir.join(NETWORKS_FILE), &nets)?;
+        *c.networks.lock().expect("networks lock") = nets;
+        Ok(())
+    }
+
+    /// `POST /networks/{id}/disconnect`.
+    pub async fn disconnect(
+        &self,
+        c: &Arc<Container>,
+        net: &NetworkRecord,
+        _force: bool,
+    ) -> ApiResult<()> {
+        let _op = c.op.lock().await;
+        self.still_there(c)?;
+        if net.driver == Driver::Host {
+            return Err(ApiError::invalid(
+                "container cannot be disconnected from host network or connected to host network",
+            ));
+        }
+        let mut nets = c.networks();
+        if nets.remove(&net.name).is_none() {
+            return Err(ApiError::new(
+                berth::api::ErrorClass::Forbidden,
+                format!(
+                    "container {} is not connected to network {}",
+                    c.def.id, net.name
+                ),
+            ));
+        }
+        if c.state().status == Status::Running {
+            self.networks.detach(&c.def.id, &net.id).await?;
+        }
+        write_json(&c.state_dir.join(NETWORKS_FILE), &nets)?;
+        *c.networks.lock().expect("networks lock") = nets;
+        Ok(())
+    }
+
     fn spec(&self, c: &Container) -> ApiResult<ContainerSpec> {
         let cfg = &c.def.config;
         let hostname = cfg.hostname.clone().unwrap_or_default();
@@ -467,6 +671,9 @@ impl ContainerService {
                 }
             }
         }
+        // Before the exit is visible: whoever waits for it finds the
+        // network released, as after dockerd's stop.
+        self.teardown_network(&c).await;
         let (code, error) = match exit_code {
             Some(code) => (code, String::new()),
             // The supervisor went away without reporting: trust its exit file if any.
@@ -597,6 +804,7 @@ impl ContainerService {
             }
             st.status = Status::Removing;
         }
+        self.teardown_network(c).await;
         let mut failures = Vec::new();
         for dir in [&c.run_dir, &c.state_dir] {
             match std::fs::remove_dir_all(dir) {

@@ -15,14 +15,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use berth::api::models::{
     ContainerConfig, ContainerCreateResponse, ContainerInspectResponse, ContainerState,
     ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig,
-    ContainerSummaryNetworkSettings, ContainerTopResponse, DriverData, HostConfig, NetworkSettings,
-    WaitError, WaitResponse,
+    ContainerSummaryNetworkSettings, ContainerTopResponse, DriverData, HostConfig,
+    NetworkingConfig, WaitError, WaitResponse,
 };
 use berth::logging::stdcopy::{StdStream, frame_header};
 
 use crate::containers::logs as logcfg;
 use crate::containers::{
-    Container, CreateRequest, RunState, Status, Stream, hostcfg, not_running, resolve_image,
+    Container, CreateRequest, RunState, Status, Stream, hostcfg, netcfg, not_running, resolve_image,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Body, Query, async_stream, empty, json, no_content, read_json};
@@ -35,6 +35,8 @@ struct CreateBody {
     config: ContainerConfig,
     #[serde(rename = "HostConfig", default)]
     host_config: Option<HostConfig>,
+    #[serde(rename = "NetworkingConfig", default)]
+    networking: Option<NetworkingConfig>,
 }
 
 /// `POST /containers/create?name=`.
@@ -65,6 +67,7 @@ pub async fn create(svc: &Services, q: &Query, body: Incoming) -> ApiResult<Resp
         name: q.get("name").map(str::to_owned),
         config: body.config,
         host_config,
+        networking: body.networking,
     };
     let c = svc.containers.create(req, image)?;
     tracing::info!(id = %c.def.id, name = %c.def.name, "container created");
@@ -616,30 +619,6 @@ fn host_config_json(c: &Container) -> HostConfig {
     h
 }
 
-/// The NetworkSettings shape clients index blindly, with nothing attached yet.
-fn network_settings_json() -> NetworkSettings {
-    NetworkSettings {
-        bridge: Some(String::new()),
-        sandbox_id: Some(String::new()),
-        hairpin_mode: Some(false),
-        link_local_ipv6_address: Some(String::new()),
-        link_local_ipv6_prefix_len: Some(0),
-        ports: Some(HashMap::new()),
-        sandbox_key: Some(String::new()),
-        secondary_ip_addresses: None,
-        secondary_ipv6_addresses: None,
-        endpoint_id: Some(String::new()),
-        gateway: Some(String::new()),
-        global_ipv6_address: Some(String::new()),
-        global_ipv6_prefix_len: Some(0),
-        ip_address: Some(String::new()),
-        ip_prefix_len: Some(0),
-        ipv6_gateway: Some(String::new()),
-        mac_address: Some(String::new()),
-        networks: Some(HashMap::new()),
-    }
-}
-
 /// Bytes used by the files under `dir` (not following symlinks); 0 when absent.
 fn dir_size(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -663,7 +642,7 @@ fn sizes(c: &Container) -> (i64, i64) {
 }
 
 /// `GET /containers/{id}/json?size=`.
-pub async fn inspect(c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> {
+pub async fn inspect(svc: &Services, c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> {
     let (size_rw, size_root_fs) = if q.flag("size") {
         let c = c.clone();
         let (rw, root) = tokio::task::spawn_blocking(move || sizes(&c)).await?;
@@ -726,7 +705,11 @@ pub async fn inspect(c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> 
         size_root_fs,
         mounts: Some(Vec::new()),
         config: Some(c.def.config.clone()),
-        network_settings: Some(network_settings_json()),
+        network_settings: Some(netcfg::network_settings(
+            &svc.networks,
+            &c.networks(),
+            svc.networks.sandbox(&c.def.id).as_ref(),
+        )),
     };
     // dockerd sends these as null; the generated models skip `None` instead.
     let mut v = serde_json::to_value(&r)
@@ -930,7 +913,9 @@ pub async fn list(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
             image_id: Some(c.def.image_id.clone()),
             command: Some(command_text(&c)),
             created: Some(c.def.created.timestamp()),
-            ports: Some(Vec::new()),
+            ports: Some(netcfg::summary_ports(
+                svc.networks.sandbox(&c.def.id).as_ref(),
+            )),
             size_rw: None,
             size_root_fs: None,
             labels: Some(labels),
@@ -947,7 +932,12 @@ pub async fn list(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
                 annotations: None,
             }),
             network_settings: Some(ContainerSummaryNetworkSettings {
-                networks: Some(HashMap::new()),
+                networks: netcfg::network_settings(
+                    &svc.networks,
+                    &c.networks(),
+                    svc.networks.sandbox(&c.def.id).as_ref(),
+                )
+                .networks,
             }),
             mounts: Some(Vec::new()),
         });

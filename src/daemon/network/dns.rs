@@ -1,0 +1,329 @@
+//! The embedded DNS resolver of user-defined networks, like Docker's on
+//! 127.0.0.11: one UDP socket and one TCP listener bound inside each
+//! container's netns (by a throw-away thread that entered it), served by
+//! tokio tasks in the daemon. It answers A queries for the container names,
+//! aliases and short IDs on the container's networks and forwards every
+//! other query, unparsed, to the upstream resolvers from the daemon's own
+//! network namespace.
+//!
+//! Only the small part of RFC 1035 this needs is parsed: the header and the
+//! single question. Answers point back at the question with a compression
+//! pointer, as dockerd's do.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::task::JoinHandle;
+
+/// Port of the resolver inside the container.
+pub const DNS_PORT: u16 = 53;
+/// TTL of the answers, as dockerd's embedded DNS gives.
+const TTL: u32 = 600;
+/// How long one upstream server gets to answer a forwarded query.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+const TYPE_A: u16 = 1;
+const CLASS_IN: u16 = 1;
+const RCODE_FORMERR: u8 = 1;
+const RCODE_SERVFAIL: u8 = 2;
+const RCODE_NOTIMP: u8 = 4;
+
+/// Looks a name up (lower case, no trailing dot) among the containers the
+/// asking container shares a network with; `None` when the name is unknown.
+pub type Lookup = Arc<dyn Fn(&str) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
+
+/// The question of a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// The name, lower case, without the trailing dot.
+    pub name: String,
+    /// QTYPE.
+    pub qtype: u16,
+    /// QCLASS.
+    pub qclass: u16,
+    /// Where the question ends in the message.
+    pub end: usize,
+}
+
+/// Parses the header and single question of a standard query; `Err` holds
+/// the rcode to answer with.
+pub fn parse_query(msg: &[u8]) -> Result<Question, u8> {
+    if msg.len() < 12 {
+        return Err(RCODE_FORMERR);
+    }
+    let flags = u16::from_be_bytes([msg[2], msg[3]]);
+    let qr = flags & 0x8000 != 0;
+    let opcode = (flags >> 11) & 0xf;
+    let qdcount = u16::from_be_bytes([msg[4], msg[5]]);
+    if qr || qdcount != 1 {
+        return Err(RCODE_FORMERR);
+    }
+    if opcode != 0 {
+        return Err(RCODE_NOTIMP);
+    }
+    let mut labels = Vec::new();
+    let mut i = 12;
+    loop {
+        let len = usize::from(*msg.get(i).ok_or(RCODE_FORMERR)?);
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        // Compression pointers make no sense in the only question.
+        if len & 0xc0 != 0 {
+            return Err(RCODE_FORMERR);
+        }
+        let label = msg.get(i..i + len).ok_or(RCODE_FORMERR)?;
+        labels.push(String::from_utf8_lossy(label).to_ascii_lowercase());
+        i += len;
+    }
+    let fixed = msg.get(i..i + 4).ok_or(RCODE_FORMERR)?;
+    Ok(Question {
+        name: labels.join("."),
+        qtype: u16::from_be_bytes([fixed[0], fixed[1]]),
+        qclass: u16::from_be_bytes([fixed[2], fixed[3]]),
+        end: i + 4,
+    })
+}
+
+/// A response to `query` with `rcode` and the A records `answers`; the
+/// question is copied when it parsed (`q`).
+pub fn response(query: &[u8], q: Option<&Question>, rcode: u8, answers: &[Ipv4Addr]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(query.get(..2).unwrap_or(&[0, 0]));
+    let rd = query.get(2).map_or(0, |b| b & 0x01);
+    // QR, AA when we answer ourselves, RD copied; RA set.
+    let aa = if q.is_some() && rcode == 0 { 0x04 } else { 0 };
+    out.push(0x80 | aa | rd);
+    out.push(0x80 | (rcode & 0x0f));
+    let qd: u16 = u16::from(q.is_some());
+    out.extend_from_slice(&qd.to_be_bytes());
+    out.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    if let Some(q) = q {
+        out.extend_from_slice(&query[12..q.end]);
+        for ip in answers {
+            out.extend_from_slice(&[0xc0, 0x0c]);
+            out.extend_from_slice(&TYPE_A.to_be_bytes());
+            out.extend_from_slice(&CLASS_IN.to_be_bytes());
+            out.extend_from_slice(&TTL.to_be_bytes());
+            out.extend_from_slice(&4u16.to_be_bytes());
+            out.extend_from_slice(&ip.octets());
+        }
+    }
+    out
+}
+
+/// What to do with one query: an answer of our own, or forward it.
+fn answer_locally(query: &[u8], lookup: &Lookup) -> Option<Vec<u8>> {
+    match parse_query(query) {
+        Err(rcode) => Some(response(query, None, rcode, &[])),
+        Ok(q) => {
+            let ips = lookup(&q.name)?;
+            // A known name has no other record types: an empty NOERROR.
+            let answers = if q.qtype == TYPE_A && q.qclass == CLASS_IN {
+                ips
+            } else {
+                Vec::new()
+            };
+            Some(response(query, Some(&q), 0, &answers))
+        }
+    }
+}
+
+/// The upstream servers' addresses (port 53).
+pub fn upstream_addrs(servers: &[IpAddr]) -> Vec<SocketAddr> {
+    servers
+        .iter()
+        .map(|ip| SocketAddr::new(*ip, DNS_PORT))
+        .collect()
+}
+
+/// Sends `query` to each upstream in turn over UDP; the first answer wins.
+async fn forward(query: &[u8], upstream: &[SocketAddr]) -> Option<Vec<u8>> {
+    for server in upstream {
+        let bind: SocketAddr = match server {
+            SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let Ok(sock) = UdpSocket::bind(bind).await else {
+            continue;
+        };
+        if sock.connect(server).await.is_err() || sock.send(query).await.is_err() {
+            continue;
+        }
+        let mut buf = vec![0u8; 65535];
+        match tokio::time::timeout(UPSTREAM_TIMEOUT, sock.recv(&mut buf)).await {
+            Ok(Ok(n)) if n >= 2 && buf[..2] == query[..2] => return Some(buf[..n].to_vec()),
+            _ => tracing::debug!(%server, "upstream DNS server did not answer"),
+        }
+    }
+    None
+}
+
+/// The reply to one query: a local answer, a forwarded one, or SERVFAIL.
+pub async fn resolve(query: &[u8], lookup: &Lookup, upstream: &[SocketAddr]) -> Vec<u8> {
+    if let Some(reply) = answer_locally(query, lookup) {
+        return reply;
+    }
+    match forward(query, upstream).await {
+        Some(reply) => reply,
+        None => response(query, parse_query(query).ok().as_ref(), RCODE_SERVFAIL, &[]),
+    }
+}
+
+/// A running resolver; dropping it stops it (the sockets close with it).
+#[derive(Debug)]
+pub struct DnsServer {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl DnsServer {
+    /// Serves queries on the given sockets (bound inside a container's
+    /// netns, non-blocking) until dropped.
+    pub fn spawn(
+        udp: std::net::UdpSocket,
+        tcp: std::net::TcpListener,
+        lookup: Lookup,
+        upstream: Vec<SocketAddr>,
+    ) -> std::io::Result<DnsServer> {
+        let udp = Arc::new(UdpSocket::from_std(udp)?);
+        let tcp = TcpListener::from_std(tcp)?;
+        let upstream = Arc::new(upstream);
+        let (l, u) = (lookup.clone(), upstream.clone());
+        let udp_task = tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let Ok((n, peer)) = udp.recv_from(&mut buf).await else {
+                    continue;
+                };
+                let query = buf[..n].to_vec();
+                let (udp, l, u) = (udp.clone(), l.clone(), u.clone());
+                tokio::spawn(async move {
+                    let reply = resolve(&query, &l, &u).await;
+                    if let Err(e) = udp.send_to(&reply, peer).await {
+                        tracing::debug!(error = %e, "sending a DNS reply");
+                    }
+                });
+            }
+        });
+        let tcp_task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = tcp.accept().await else {
+                    continue;
+                };
+                let (l, u) = (lookup.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = serve_tcp(stream, &l, &u).await {
+                        tracing::debug!(error = %e, "DNS over TCP");
+                    }
+                });
+            }
+        });
+        Ok(DnsServer {
+            tasks: vec![udp_task, tcp_task],
+        })
+    }
+}
+
+/// Length-prefixed queries on one TCP connection until the client closes it.
+async fn serve_tcp(
+    mut stream: TcpStream,
+    lookup: &Lookup,
+    upstream: &[SocketAddr],
+) -> std::io::Result<()> {
+    loop {
+        let mut len = [0u8; 2];
+        match stream.read_exact(&mut len).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        stream.read_exact(&mut query).await?;
+        let reply = resolve(&query, lookup, upstream).await;
+        let n = u16::try_from(reply.len()).unwrap_or(u16::MAX);
+        stream.write_all(&n.to_be_bytes()).await?;
+        stream.write_all(&reply[..usize::from(n)]).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A query for `name` of `qtype` with id 0x1234 and RD set.
+    fn query(name: &str, qtype: u16) -> Vec<u8> {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            q.push(label.len() as u8);
+            q.extend_from_slice(label.as_bytes());
+        }
+        q.push(0);
+        q.extend_from_slice(&qtype.to_be_bytes());
+        q.extend_from_slice(&CLASS_IN.to_be_bytes());
+        q
+    }
+
+    fn lookup() -> Lookup {
+        Arc::new(|name: &str| (name == "web").then(|| vec![Ipv4Addr::new(10, 0, 0, 2)]))
+    }
+
+    #[test]
+    fn questions_parse_case_insensitively() {
+        let q = parse_query(&query("Web.Example", TYPE_A)).unwrap();
+        assert_eq!(q.name, "web.example");
+        assert_eq!((q.qtype, q.qclass), (TYPE_A, CLASS_IN));
+        assert_eq!(parse_query(&[0; 5]), Err(RCODE_FORMERR));
+        let mut bad = query("web", TYPE_A);
+        bad[12] = 0xc0;
+        assert_eq!(parse_query(&bad), Err(RCODE_FORMERR));
+    }
+
+    #[tokio::test]
+    async fn known_names_get_a_records() {
+        let reply = resolve(&query("WEB", TYPE_A), &lookup(), &[]).await;
+        assert_eq!(&reply[..2], &[0x12, 0x34]);
+        assert_eq!(reply[2] & 0x80, 0x80, "a response");
+        assert_eq!(reply[3] & 0x0f, 0, "NOERROR");
+        assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 1, "one answer");
+        assert_eq!(&reply[reply.len() - 4..], &[10, 0, 0, 2]);
+        // AAAA of a known name: no records, no forwarding.
+        let reply = resolve(&query("web", 28), &lookup(), &[]).await;
+        assert_eq!(reply[3] & 0x0f, 0);
+        assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 0);
+    }
+
+    #[tokio::test]
+    async fn unknown_names_are_forwarded_upstream() {
+        // A fake upstream on loopback that answers with a fixed marker.
+        let upstream = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = upstream.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            let (n, peer) = upstream.recv_from(&mut buf).await.unwrap();
+            let mut reply = buf[..n].to_vec();
+            reply[2] |= 0x80;
+            reply.push(0xee);
+            upstream.send_to(&reply, peer).await.unwrap();
+        });
+        let q = query("example.org", TYPE_A);
+        let reply = resolve(&q, &lookup(), &[addr]).await;
+        assert_eq!(reply.last(), Some(&0xee));
+        server.await.unwrap();
+        // Nobody upstream: SERVFAIL with the question.
+        let reply = resolve(&q, &lookup(), &[]).await;
+        assert_eq!(reply[3] & 0x0f, RCODE_SERVFAIL);
+        assert_eq!(u16::from_be_bytes([reply[4], reply[5]]), 1);
+    }
+}
