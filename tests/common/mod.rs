@@ -123,6 +123,108 @@ pub struct TestDaemon {
     docker_config: PathBuf,
     child: Option<Child>,
     external: bool,
+    /// The network flags a restarted daemon gets again.
+    restart_args: Vec<String>,
+    /// This daemon's own default bridge and subnet (see [`TestNet`]).
+    net: TestNet,
+}
+
+/// The default bridge of one test daemon: a name of its own (`berth` + 8 hex
+/// digits) and a free /24 in 10.200.0.0/13, so parallel test daemons never
+/// share a bridge, a subnet or an nft table. Torn down with the daemon:
+/// the bridge, the user networks' bridges and the daemon's nft table.
+#[derive(Debug, Clone)]
+pub struct TestNet {
+    /// Linux bridge of the default network (`--bridge`).
+    pub bridge: String,
+    /// Its address and prefix (`--bip`).
+    pub bip: String,
+}
+
+impl TestNet {
+    /// A bridge name and a /24 no host route or address uses.
+    pub fn pick() -> TestNet {
+        let routes = Command::new("ip")
+            .args(["-4", "route", "show", "table", "all"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let addrs = Command::new("ip")
+            .args(["-4", "-o", "addr"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        loop {
+            let mut r = [0u8; 6];
+            getrandom::fill(&mut r).expect("random bytes");
+            let (b, c) = (200 + (r[0] % 8), r[1]);
+            let prefix = format!("10.{b}.{c}.");
+            if routes.contains(&prefix) || addrs.contains(&prefix) {
+                continue;
+            }
+            return TestNet {
+                bridge: format!("berth{}", hex::encode(&r[2..6])),
+                bip: format!("10.{b}.{c}.1/24"),
+            };
+        }
+    }
+
+    /// The daemon flags that select this bridge.
+    pub fn args(&self) -> [String; 4] {
+        [
+            "--bridge".to_owned(),
+            self.bridge.clone(),
+            "--bip".to_owned(),
+            self.bip.clone(),
+        ]
+    }
+
+    /// The daemon's nft table (see `berth::network::nft::table_name`).
+    pub fn nft_table(&self) -> String {
+        berth::network::nft::table_name(&self.bridge)
+    }
+
+    /// Bridges of the user networks recorded under `data_root`.
+    fn user_bridges(data_root: &Path) -> Vec<String> {
+        let dir = data_root.join("network").join("networks");
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| fs::read(e.path()).ok())
+            .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .filter(|v| v["predefined"] == false)
+            .filter_map(|v| v["bridge"].as_str().map(str::to_owned))
+            .filter(|b| !b.is_empty())
+            .collect()
+    }
+
+    /// Deletes the bridges and the nft table; returns what failed.
+    fn teardown(&self, user_bridges: &[String]) -> Vec<String> {
+        let mut problems = Vec::new();
+        for b in user_bridges.iter().chain([&self.bridge]) {
+            if Path::new("/sys/class/net").join(b).exists() {
+                let out = Command::new("ip").args(["link", "del", b]).output();
+                if !out.as_ref().is_ok_and(|o| o.status.success()) {
+                    problems.push(format!("delete bridge {b}: {out:?}"));
+                }
+            }
+        }
+        let table = self.nft_table();
+        let listed = Command::new("nft")
+            .args(["list", "table", "ip", &table])
+            .output();
+        if listed.is_ok_and(|o| o.status.success()) {
+            let out = Command::new("nft")
+                .args(["delete", "table", "ip", &table])
+                .output();
+            if !out.as_ref().is_ok_and(|o| o.status.success()) {
+                problems.push(format!("delete nft table {table}: {out:?}"));
+            }
+        }
+        problems
+    }
 }
 
 impl TestDaemon {
@@ -149,6 +251,8 @@ impl TestDaemon {
             dir,
             child: None,
             external: false,
+            restart_args: Vec::new(),
+            net: TestNet::pick(),
         };
         if let Some(host) = std::env::var_os("BERTH_TEST_DAEMON_HOST") {
             let host = host.to_string_lossy().into_owned();
@@ -170,6 +274,7 @@ impl TestDaemon {
             &d.pidfile,
             &config_file,
         )
+        .args(d.net_args(config_json, extra_args))
         .args(extra_args)
         .stdout(log.try_clone().expect("clone the log file handle"))
         .stderr(log)
@@ -221,6 +326,37 @@ impl TestDaemon {
             );
             thread::sleep(Duration::from_millis(25));
         }
+    }
+
+    /// `--bridge`/`--bip` for this daemon, unless the test configures the
+    /// bridge itself (then [`TestDaemon::net`] follows what it chose).
+    fn net_args(&mut self, config_json: &str, extra_args: &[&str]) -> Vec<String> {
+        let file: serde_json::Value = serde_json::from_str(config_json).unwrap_or_default();
+        let flag = |name: &str| {
+            extra_args
+                .iter()
+                .position(|a| *a == name)
+                .and_then(|i| extra_args.get(i + 1))
+                .map(|s| (*s).to_owned())
+        };
+        let bridge = flag("--bridge").or_else(|| file["bridge"].as_str().map(str::to_owned));
+        let bip = flag("--bip").or_else(|| file["bip"].as_str().map(str::to_owned));
+        let mut args = Vec::new();
+        match bridge {
+            Some(b) => self.net.bridge = b,
+            None => args.extend(["--bridge".to_owned(), self.net.bridge.clone()]),
+        }
+        match bip {
+            Some(b) => self.net.bip = b,
+            None => args.extend(["--bip".to_owned(), self.net.bip.clone()]),
+        }
+        self.restart_args = args.clone();
+        args
+    }
+
+    /// This daemon's default bridge and subnet.
+    pub fn net(&self) -> &TestNet {
+        &self.net
     }
 
     /// `unix:///…/berth.sock`, the value for `-H` and `DOCKER_HOST`.
@@ -340,6 +476,7 @@ impl TestDaemon {
             &self.pidfile,
             &self.dir.join("daemon.json"),
         )
+        .args(self.restart_args.clone())
         .stdout(log.try_clone().expect("clone the second daemon's log"))
         .stderr(log)
         .spawn()
@@ -481,7 +618,9 @@ impl TestDaemon {
             }
         }
         if !self.external {
+            let user_bridges = TestNet::user_bridges(&self.data_root);
             problems.extend(teardown_dir(&self.dir));
+            problems.extend(self.net.teardown(&user_bridges));
         } else if let Err(e) = fs::remove_dir_all(&self.dir) {
             problems.push(format!("remove {}: {e}", self.dir.display()));
         }
