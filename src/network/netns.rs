@@ -6,14 +6,15 @@
 //! thread that `unshare`s or `setns`es its network namespace exits right
 //! after, so no tokio worker thread ever changes namespace (DESIGN.md).
 //!
-//! Mount propagation: [`prepare_dir`] makes the directory a bind mount of
-//! itself with *shared* propagation (as `ip netns` does). A container's init
-//! copies the host's mount table when it unshares its mount namespace, with
-//! every netns file in it; it then makes its tree `rslave`, so our later
-//! `umount` on the host propagates into that copy, and `pivot_root` plus the
-//! detach of the old root drops the copies anyway. Without the shared mount a
-//! host whose `/` is private would leave a copy that keeps the namespace (and
-//! the veth in it) alive after [`remove`].
+//! Mount namespaces: a container's init unshares its mount namespace and so
+//! copies every netns bind mount that exists at that moment. [`remove`]
+//! still frees the namespace: the unmount propagates to copies in `rslave`
+//! namespaces because [`prepare_dir`] makes the directory a bind mount of
+//! itself with *shared* propagation (as `ip netns` does for `/run/netns`),
+//! and the unlink of the mount point makes the kernel detach whatever is
+//! still mounted on it in any other mount namespace, private ones included.
+//! The init's `pivot_root` and detach of the old root drop the copies as
+//! well. `tests/network_kernel.rs` checks this with live copies.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
