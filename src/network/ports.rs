@@ -31,6 +31,15 @@ pub enum PortError {
     /// The text in front of the last two `:` is not an IP address.
     #[error("invalid IP address: {0}")]
     InvalidIp(String),
+    /// A bracketed IPv6 host address is malformed (Go's `net.SplitHostPort`
+    /// wording after the address).
+    #[error("invalid IP address {ip}: address {ip}:: {reason}")]
+    InvalidBracketIp {
+        /// The address as written, brackets included.
+        ip: String,
+        /// Why it does not split.
+        reason: &'static str,
+    },
     /// The container port part is empty (`-p 8080:`).
     #[error("no port specified: {0}<empty>")]
     NoPort(String),
@@ -249,17 +258,34 @@ pub fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
     Ok((start, end))
 }
 
+/// `[addr]` → `addr`, failing like Go's `net.SplitHostPort(ip + ":")`.
+fn unbracket(ip: &str) -> Result<String, PortError> {
+    let fail = |reason| PortError::InvalidBracketIp {
+        ip: ip.to_string(),
+        reason,
+    };
+    let end = ip.find(']').ok_or_else(|| fail("missing ']' in address"))?;
+    if end + 1 != ip.len() {
+        return Err(fail(if ip[end + 1..].starts_with(':') {
+            "too many colons in address"
+        } else {
+            "missing port in address"
+        }));
+    }
+    let host = &ip[1..end];
+    if host.contains('[') {
+        return Err(fail("unexpected '[' in address"));
+    }
+    Ok(host.to_string())
+}
+
 /// Parses one `-p`/`--publish` value into one mapping per container port,
 /// exactly as the docker CLI does (`nat.ParsePortSpec`), errors included.
 pub fn parse_port_spec(raw: &str) -> Result<Vec<PortMapping>, PortError> {
     let (mut ip, host_port, container) = split_parts(raw);
     let (proto, container) = split_proto_port(&container);
     if ip.starts_with('[') {
-        ip = ip
-            .strip_prefix('[')
-            .and_then(|s| s.strip_suffix(']'))
-            .ok_or_else(|| PortError::InvalidIp(ip.clone()))?
-            .to_string();
+        ip = unbracket(&ip)?;
     }
     if !ip.is_empty() && ip.parse::<IpAddr>().is_err() {
         return Err(PortError::InvalidIp(ip));
@@ -549,6 +575,14 @@ mod tests {
         assert_eq!(err("8080:"), "no port specified: 8080:<empty>");
         assert_eq!(err("80/tcpx"), "invalid proto: tcpx");
         assert_eq!(err("90-80"), "invalid containerPort: 90-80");
+        assert_eq!(
+            err("[::1:8080:80"),
+            "invalid IP address [::1: address [::1:: missing ']' in address"
+        );
+        assert_eq!(
+            parse_expose("90-80").unwrap_err().to_string(),
+            "invalid range format for --expose: 90-80, error: invalid range specified for port: 90-80"
+        );
         assert_eq!(
             err("8000-8002:80-81"),
             "invalid ranges specified for container and host Ports: 80-81 and 8000-8002"
