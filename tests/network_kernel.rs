@@ -547,3 +547,70 @@ fn netns_removal_reaches_copies_in_other_mount_namespaces() {
         drop(copies);
     });
 }
+
+/// Runs `ip args…` in the namespace at `ns` (a child forked from a thread
+/// inside it inherits that thread's namespace).
+fn ip_in(ns: &std::path::Path, args: &[&str]) {
+    let owned: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = netns::run_in(ns, move || Command::new("ip").args(owned).output().unwrap()).unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// With `route_localnet=1` on the bridge a container could reach services
+/// the host binds to 127.0.0.1 by routing 127.0.0.0/8 to its gateway (here
+/// done with `ip`; an unprivileged container can craft the same packets with
+/// the CAP_NET_RAW Docker grants by default); the
+/// table's `guard` chain drops that, while DNAT from 127.0.0.1 keeps working
+/// (the published-port test).
+#[test]
+fn containers_cannot_reach_host_loopback_services() {
+    let mut h = Host::new();
+    rt().block_on(async {
+        let nl = Netlink::connect().unwrap();
+        let (subnet, ep, ns) = bridge_and_endpoint(&mut h, &nl).await;
+        sysctl::enable_route_localnet(&h.bridge).unwrap();
+        // Inside: no loopback addresses, 127.0.0.0/8 routed to the gateway.
+        let gw = host_addr(subnet, 1);
+        ip_in(&ns, &["addr", "flush", "dev", "lo"]);
+        netns::run_in(&ns, || sysctl::enable_route_localnet("eth0"))
+            .unwrap()
+            .unwrap();
+        ip_in(
+            &ns,
+            &["route", "add", "127.0.0.0/8", "via", &gw.to_string()],
+        );
+
+        let secret = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = secret.local_addr().unwrap().port();
+        let attempt = move || {
+            TcpStream::connect_timeout(
+                &SocketAddrV4::new(Ipv4Addr::LOCALHOST, port).into(),
+                Duration::from_secs(3),
+            )
+            .map(|s| s.local_addr().unwrap())
+        };
+
+        // Control: without our table the hole is real.
+        let from = netns::run_in(&ns, attempt)
+            .unwrap()
+            .expect("control connect");
+        let (_, peer) = secret.accept().unwrap();
+        assert_eq!(peer, from);
+        assert_eq!(peer.ip(), std::net::IpAddr::V4(ep.address.addr));
+
+        let mut fw = Firewall::new(h.table.clone());
+        fw.set_network(NetworkRules {
+            bridge: h.bridge.clone(),
+            subnet,
+            internal: false,
+        })
+        .unwrap();
+        let blocked = netns::run_in(&ns, attempt).unwrap();
+        assert!(blocked.is_err(), "reached host loopback: {blocked:?}");
+        fw.delete().unwrap();
+    });
+}

@@ -20,6 +20,12 @@
 //!   127.0.0.0/8 (needs `route_localnet` on the bridge, see
 //!   [`super::sysctl`]) or from the same subnet (hairpin), so replies come
 //!   back through the host;
+//! - `guard` (filter, prerouting at raw priority): packets from a bridge to
+//!   127.0.0.0/8 dropped. `route_localnet=1` would otherwise let a container
+//!   reach the host's loopback-only services by routing 127.0.0.1 to its
+//!   gateway (the hole dockerd closes with a raw-table rule too). Replies to
+//!   masqueraded 127.0.0.1 connections are not affected: at raw priority they
+//!   are still addressed to the bridge address;
 //! - `forward` (filter, policy accept): established/related accepted;
 //!   traffic from a bridge and DNATed traffic to it accepted; an internal
 //!   network's traffic to or from other interfaces dropped.
@@ -216,6 +222,7 @@ impl Firewall {
         cmds.push(base("output", "nat", "output", -100));
         cmds.push(base("postrouting", "nat", "postrouting", 100));
         cmds.push(base("forward", "filter", "forward", 0));
+        cmds.push(base("guard", "filter", "prerouting", -300));
         cmds.push(json!({"add": {"chain": {"family": "ip", "table": t, "name": "published"}}}));
         let rule = |chain: &str, comment: &str, expr: Vec<Value>| {
             json!({"add": {"rule": {"family": "ip", "table": t, "chain": chain,
@@ -251,6 +258,16 @@ impl Firewall {
             let dnat =
                 json!({"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}});
             let subnet = net.subnet.network();
+            cmds.push(rule(
+                "guard",
+                &comment,
+                vec![
+                    iif("=="),
+                    json!({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}},
+                        "right": {"prefix": {"addr": "127.0.0.0", "len": 8}}}}),
+                    json!({"drop": null}),
+                ],
+            ));
             if net.internal {
                 cmds.push(rule(
                     "forward",
@@ -516,6 +533,7 @@ mod tests {
         f.ports.clear();
         let b = f.batch();
         assert!(rules(&b, "postrouting").is_empty());
+        assert_eq!(rules(&b, "guard").len(), 1);
         let fwd = rules(&b, "forward");
         assert_eq!(
             fwd.iter()
