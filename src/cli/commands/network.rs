@@ -850,14 +850,22 @@ mod tests {
         assert_eq!(row["Labels"], "a=1,b=2");
         assert_eq!(row["IPv4"], "false");
         assert_eq!(row["CreatedAt"], "2026-11-22 03:12:57.12 +0000 UTC");
-        let out =
-            crate::table::render(&ls_format(None, false), NETWORK_HEADERS, &[row.clone()]).unwrap();
+        let out = crate::table::render(
+            &ls_format(None, false),
+            NETWORK_HEADERS,
+            std::slice::from_ref(&row),
+        )
+        .unwrap();
         assert_eq!(
             out,
             "NETWORK ID     NAME      DRIVER    SCOPE\n0123456789ab   bridge    bridge    local\n"
         );
-        let q =
-            crate::table::render(&ls_format(None, true), NETWORK_HEADERS, &[row.clone()]).unwrap();
+        let q = crate::table::render(
+            &ls_format(None, true),
+            NETWORK_HEADERS,
+            std::slice::from_ref(&row),
+        )
+        .unwrap();
         assert_eq!(q, "0123456789ab\n");
         let raw =
             crate::table::render(&ls_format(Some("raw"), false), NETWORK_HEADERS, &[row]).unwrap();
