@@ -17,8 +17,23 @@ enum Arity {
     OneOrTwo,
 }
 
-/// Docker's usage line (after the command path) and arity of a container command.
-fn spec(leaf: &str) -> Option<(&'static str, Arity)> {
+/// Docker's usage line (after the command path) and arity of a container or
+/// network command; `path` is the command path without `berth`.
+fn spec(path: &[String]) -> Option<(&'static str, Arity)> {
+    let leaf = path.last()?.as_str();
+    if path.len() == 2 && path[0] == "network" {
+        return Some(match leaf {
+            "connect" | "disconnect" => ("[OPTIONS] NETWORK CONTAINER", Arity::Exactly(2)),
+            "create" => ("[OPTIONS] NETWORK", Arity::Exactly(1)),
+            "inspect" => ("[OPTIONS] NETWORK [NETWORK...]", Arity::AtLeastOne),
+            "ls" | "prune" => ("[OPTIONS]", Arity::None),
+            "rm" => ("NETWORK [NETWORK...]", Arity::AtLeastOne),
+            _ => return None,
+        });
+    }
+    if path.len() > 2 || (path.len() == 2 && path[0] != "container") {
+        return None;
+    }
     Some(match leaf {
         "run" | "create" => ("[OPTIONS] IMAGE [COMMAND] [ARG...]", Arity::AtLeastOne),
         "start" | "stop" | "kill" | "restart" | "rm" | "inspect" => {
@@ -81,11 +96,7 @@ pub fn docker_error(
     leaf: &clap::Command,
     argv: &[String],
 ) -> Option<(String, i32)> {
-    let name = path.last()?;
-    if path.len() > 2 || (path.len() == 2 && path[0] != "container") {
-        return None;
-    }
-    let (usage, arity) = spec(name)?;
+    let (usage, arity) = spec(path)?;
     let full = format!("berth {}", path.join(" "));
     let usage_block = format!("Usage:  {full} {usage}");
     let count_error = || {
@@ -241,6 +252,37 @@ mod tests {
         let tail = "\n\nUsage:  berth stop [OPTIONS] CONTAINER [CONTAINER...]\n\n\
                     Run 'berth stop --help' for more information";
         assert!(msg.ends_with(tail), "{msg}");
+    }
+
+    #[test]
+    fn network_commands_read_like_docker() {
+        let (msg, code) = error_for(&["berth", "network", "create"]).unwrap();
+        assert_eq!(code, 1);
+        assert_eq!(
+            msg,
+            "berth: 'berth network create' requires 1 argument\n\nUsage:  berth network create [OPTIONS] NETWORK\n\nRun 'berth network create --help' for more information"
+        );
+        let (msg, _) = error_for(&["berth", "network", "connect", "n"]).unwrap();
+        assert!(
+            msg.starts_with("berth: 'berth network connect' requires 2 arguments"),
+            "{msg}"
+        );
+        let (msg, _) = error_for(&["berth", "network", "rm"]).unwrap();
+        assert!(
+            msg.starts_with("berth: 'berth network rm' requires at least 1 argument"),
+            "{msg}"
+        );
+        let (msg, code) = error_for(&["berth", "network", "list", "--bogus"]).unwrap();
+        assert_eq!(code, 125);
+        assert!(
+            msg.starts_with("unknown flag: --bogus\n\nUsage:  berth network ls [OPTIONS]\n"),
+            "{msg}"
+        );
+        let (msg, _) = error_for(&["berth", "network", "prune", "x"]).unwrap();
+        assert!(
+            msg.starts_with("berth: 'berth network prune' accepts no arguments"),
+            "{msg}"
+        );
     }
 
     #[test]
