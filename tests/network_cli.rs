@@ -298,6 +298,11 @@ fn user_network_resolves_names_aliases_and_short_ids() {
     let id = run_ok(&mut d.berth(&["network", "create", "--label", "berth.test=1", &net]));
     let id = id.trim();
     assert_eq!(id.len(), 64, "{id:?}");
+    // `inspect` finds networks after containers and images, as docker's does.
+    assert_eq!(
+        run_ok(&mut d.berth(&["inspect", "-f", "{{.Id}} {{.Driver}}", &net])),
+        format!("{id} bridge\n")
+    );
     let srv = run_ok(&mut d.berth(&[
         "run",
         "-d",

@@ -712,7 +712,7 @@ pub struct InspectArgs {
     /// Display total file sizes if the type is container
     #[arg(short = 's', long)]
     size: bool,
-    /// Only inspect objects of the given type (container or image)
+    /// Only inspect objects of the given type (container, image or network)
     #[arg(long = "type", value_name = "string")]
     kind: Option<String>,
     /// The objects to inspect
@@ -720,12 +720,13 @@ pub struct InspectArgs {
     names: Vec<String>,
 }
 
-/// `berth inspect`: containers first, then images, as Docker tries them.
+/// `berth inspect`: containers first, then images, then networks, as Docker tries them.
 pub async fn inspect(ctx: &Ctx, args: InspectArgs) -> Result<(), CliError> {
     let kinds: &[&str] = match args.kind.as_deref() {
-        None | Some("") => &["container", "image"],
+        None | Some("") => &["container", "image", "network"],
         Some("container") => &["container"],
         Some("image") => &["image"],
+        Some("network") => &["network"],
         Some(other) => {
             return Err(CliError::usage(format!(
                 "{other:?} is not a valid value for --type"
@@ -742,7 +743,8 @@ pub async fn inspect(ctx: &Ctx, args: InspectArgs) -> Result<(), CliError> {
                     encode_path(name),
                     if args.size { "?size=1" } else { "" }
                 ),
-                _ => format!("/images/{}/json", encode_path(name)),
+                "image" => format!("/images/{}/json", encode_path(name)),
+                _ => format!("/networks/{}", encode_path(name)),
             };
             match ctx.client.bytes(Method::GET, &path, empty()).await {
                 Ok(raw) => {
