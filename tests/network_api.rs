@@ -563,3 +563,106 @@ fn published_ports_survive_kill_9_of_the_daemon() {
     );
     assert_nothing_left(&d, &[&d.net().bridge]);
 }
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let d = TestDaemon::start();
+    d.load_busybox("busybox:latest");
+    let (subnet, _) = free_subnet();
+    let created = d.api_post_json(
+        "/v1.41/networks/create",
+        &json!({"Name": "berth-conn", "IPAM": {"Config": [{"Subnet": subnet}]}}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let net_id = created.json()["Id"].as_str().unwrap().to_owned();
+    let wanted_ip = subnet.replace(".0/24", ".77");
+    let web = daemon_container(
+        &d,
+        "berth-late",
+        HTTPD,
+        json!({"MacAddress": "02:42:be:e7:00:01",
+               "HostConfig": {"ExtraHosts": ["berth-extra:192.0.2.99"], "DnsOptions": ["timeout:3"]}}),
+    );
+    let info = inspect(&d, &web);
+    assert_eq!(info["NetworkSettings"]["MacAddress"], "02:42:be:e7:00:01");
+    let connect = d.api_post_json(
+        "/v1.41/networks/berth-conn/connect",
+        &json!({"Container": "berth-late",
+                "EndpointConfig": {"Aliases": ["berth-late-alias"], "IPAMConfig": {"IPv4Address": wanted_ip}}}),
+    );
+    assert_eq!(connect.status, 200, "{}", connect.text());
+    let again = d.api_post_json(
+        "/v1.41/networks/berth-conn/connect",
+        &json!({"Container": "berth-late"}),
+    );
+    assert_eq!(again.status, 403);
+    assert_eq!(
+        again.error_message(),
+        "endpoint with name berth-late already exists in network berth-conn"
+    );
+    let info = inspect(&d, &web);
+    let nets = &info["NetworkSettings"]["Networks"];
+    assert_eq!(
+        nets["berth-conn"]["IPAddress"],
+        wanted_ip.as_str(),
+        "{nets}"
+    );
+    assert!(
+        nets["bridge"]["IPAddress"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
+    let hosts = run(
+        &d,
+        json!({"HostConfig": {"NetworkMode": "berth-conn"}}),
+        &["sh", "-c", "wget -q -O - http://berth-late-alias/"],
+    );
+    assert_eq!(hosts.0, 0, "{}", hosts.1);
+    assert!(hosts.1.contains("berth-hello"), "{}", hosts.1);
+
+    let disconnect = d.api_post_json(
+        "/v1.41/networks/berth-conn/disconnect",
+        &json!({"Container": "berth-late"}),
+    );
+    assert_eq!(disconnect.status, 200, "{}", disconnect.text());
+    let info = inspect(&d, &web);
+    assert!(
+        info["NetworkSettings"]["Networks"]["berth-conn"].is_null(),
+        "{info}"
+    );
+    let bridge = format!("br-{}", &net_id[..12]);
+    assert_eq!(bridge_ports(&bridge), Vec::<String>::new());
+    assert_eq!(d.api_delete("/v1.41/networks/berth-conn").status, 204);
+    remove(&d, &web);
+    assert_nothing_left(&d, &[&d.net().bridge]);
+}
+
+#[test]
+fn etc_files_carry_extra_hosts_and_dns_settings() {
+    let d = TestDaemon::start();
+    d.load_busybox("busybox:latest");
+    let (code, out) = run(
+        &d,
+        json!({"Hostname": "berth-etc", "HostConfig": {
+            "ExtraHosts": ["berth-extra:192.0.2.99"],
+            "Dns": ["192.0.2.53"], "DnsSearch": ["berth.test"], "DnsOptions": ["timeout:3"]}}),
+        &[
+            "sh",
+            "-c",
+            "cat /etc/hosts /etc/resolv.conf; ip -4 -o addr show eth0",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("192.0.2.99\tberth-extra\n"), "{out}");
+    assert!(
+        out.contains("search berth.test\nnameserver 192.0.2.53\noptions timeout:3\n"),
+        "{out}"
+    );
+    let ip = out
+        .lines()
+        .last()
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|c| c.split('/').next())
+        .unwrap_or_else(|| panic!("no eth0 address in {out}"));
+    assert!(out.contains(&format!("{ip}\tberth-etc\n")), "{out}");
+}

@@ -80,6 +80,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // Before the socket is bound: clients never see a half-recovered table.
     containers.adopt().await;
     networks.adopt(&containers.running_ids()).await;
+    let shutdown = shutdown_signal();
     let listener = server::bind(&config.socket, &config.group)
         .with_context(|| format!("listening on {}", config.socket.display()))?;
     lock::write_pidfile(&config.pidfile)?;
@@ -95,7 +96,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         containers,
         networks,
     });
-    server::serve(listener, svc, shutdown_signal()).await;
+    server::serve(listener, svc, shutdown).await;
     tracing::info!("shutting down");
     for path in [&config.socket, &config.pidfile] {
         if let Err(e) = std::fs::remove_file(path) {
@@ -140,18 +141,24 @@ async fn open_networks(config: &Config) -> anyhow::Result<NetworkService> {
     Ok(networks)
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGTERM/SIGINT handlers now (so a signal that arrives
+/// before the server first polls the future is not fatal) and resolves on
+/// the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let signals = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop berthd with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = signals else {
+            tracing::error!("cannot install signal handlers; stop berthd with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }
 

@@ -237,7 +237,6 @@ pub fn check_endpoint(
 /// its sandbox, else the configured networks with no address yet. The
 /// top-level address fields describe the default bridge, as in dockerd.
 pub fn network_settings(
-    networks: &NetworkService,
     configured: &BTreeMap<String, EndpointSettings>,
     sandbox: Option<&Sandbox>,
 ) -> NetworkSettings {
@@ -262,8 +261,8 @@ pub fn network_settings(
         networks: Some(HashMap::new()),
     };
     let mut nets: HashMap<String, EndpointSettings> = HashMap::new();
+    // As in dockerd, NetworkID and the addresses are filled once it runs.
     for (name, cfg) in configured {
-        let net_id = networks.get(name).map(|n| n.id).unwrap_or_default();
         nets.insert(
             name.clone(),
             EndpointSettings {
@@ -271,7 +270,7 @@ pub fn network_settings(
                 links: None,
                 aliases: cfg.aliases.clone(),
                 mac_address: Some(String::new()),
-                network_id: Some(net_id),
+                network_id: Some(String::new()),
                 endpoint_id: Some(String::new()),
                 gateway: Some(String::new()),
                 ip_address: Some(String::new()),

@@ -706,7 +706,6 @@ pub async fn inspect(svc: &Services, c: Arc<Container>, q: &Query) -> ApiResult<
         mounts: Some(Vec::new()),
         config: Some(c.def.config.clone()),
         network_settings: Some(netcfg::network_settings(
-            &svc.networks,
             &c.networks(),
             svc.networks.sandbox(&c.def.id).as_ref(),
         )),
@@ -933,7 +932,6 @@ pub async fn list(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
             }),
             network_settings: Some(ContainerSummaryNetworkSettings {
                 networks: netcfg::network_settings(
-                    &svc.networks,
                     &c.networks(),
                     svc.networks.sandbox(&c.def.id).as_ref(),
                 )
