@@ -597,3 +597,99 @@ fn a_taken_host_port_fails_run_and_leaves_nothing_behind() {
     assert_no_endpoints(&bridge);
     drop(holder);
 }
+
+#[test]
+fn publish_all_maps_exposed_ports_to_random_host_ports() {
+    let d = daemon_with_images();
+    run_ok(&mut d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "berth-all",
+        "-P",
+        "--expose",
+        "7000",
+        "--expose",
+        "7001-7002/udp",
+        "berthtest/echo:1",
+        "/berth-echo",
+        "tcp",
+        "7000",
+    ]));
+    wait_listening(&d, "berth-all");
+    let listing = run_ok(&mut d.berth(&["port", "berth-all"]));
+    let lines: Vec<&str> = listing.lines().collect();
+    assert_eq!(lines.len(), 3, "{listing}");
+    for (line, private) in lines.iter().zip(["7000/tcp", "7001/udp", "7002/udp"]) {
+        assert!(
+            line.starts_with(&format!("{private} -> 0.0.0.0:")),
+            "{listing}"
+        );
+    }
+    let port = host_ports(&d, "berth-all", "7000")[0];
+    let greeting = tcp_greeting(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert!(greeting.starts_with("berth-echo tcp from "), "{greeting:?}");
+    run_ok(&mut d.berth(&["rm", "-f", "berth-all"]));
+    assert_no_endpoints(&bridge_of(&d));
+}
+
+/// A /24 in 10.200.0.0/13 that no route on the host touches.
+fn free_subnet() -> String {
+    let routes = run_ok(Command::new("ip").args(["-4", "route"]));
+    loop {
+        let mut b = [0u8; 2];
+        getrandom::fill(&mut b).expect("random bytes");
+        let prefix = format!("10.{}.{}.", 200 + (b[0] & 7), b[1]);
+        if !routes.contains(&prefix) {
+            return prefix;
+        }
+    }
+}
+
+#[test]
+fn ip_mac_hosts_and_dns_flags_reach_the_container() {
+    let d = TestDaemon::start();
+    d.load_busybox("busybox:latest");
+    let net = format!("berth-net-{}", rand_hex());
+    let prefix = free_subnet();
+    run_ok(&mut d.berth(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("{prefix}0/24"),
+        &net,
+    ]));
+    let ip = format!("{prefix}77");
+    let out = run_ok(&mut d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--ip",
+        &ip,
+        "--mac-address",
+        "02:42:be:47:00:01",
+        "--add-host",
+        "berth-extra:10.1.2.3",
+        "--dns-search",
+        "berth.example",
+        "--dns-option",
+        "attempts:2",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/hosts /etc/resolv.conf; busybox ip -o addr show eth0; busybox ip -o link show eth0",
+    ]));
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["10.1.2.3", "berth-extra"]),
+        "{out}"
+    );
+    assert!(out.contains("nameserver 127.0.0.11"), "{out}");
+    assert!(out.contains("search berth.example"), "{out}");
+    assert!(out.contains("attempts:2"), "{out}");
+    assert!(out.contains(&format!("inet {ip}/24")), "{out}");
+    assert!(out.contains("link/ether 02:42:be:47:00:01"), "{out}");
+    run_ok(&mut d.berth(&["network", "rm", &net]));
+    assert_no_endpoints(&bridge_of(&d));
+}
