@@ -666,3 +666,117 @@ fn etc_files_carry_extra_hosts_and_dns_settings() {
         .unwrap_or_else(|| panic!("no eth0 address in {out}"));
     assert!(out.contains(&format!("{ip}\tberth-etc\n")), "{out}");
 }
+
+/// A network namespace standing for "another host": a veth pair from the
+/// host (`10.x.y.1/30`) to it (`10.x.y.2/30`), removed on drop.
+struct OtherHost {
+    name: String,
+    host_end: String,
+    host_ip: Ipv4Addr,
+    ip: Ipv4Addr,
+}
+
+impl OtherHost {
+    fn new() -> OtherHost {
+        let net = TestNet::pick();
+        let base = net.bip.trim_end_matches(".1/24").to_owned();
+        let suffix = net.bridge.trim_start_matches("berth").to_owned();
+        let o = OtherHost {
+            name: format!("berthout{suffix}"),
+            host_end: format!("berthov{suffix}"),
+            host_ip: format!("{base}.1").parse().unwrap(),
+            ip: format!("{base}.2").parse().unwrap(),
+        };
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().expect("run ip");
+            assert!(out.status.success(), "ip {args:?}: {out:?}");
+        };
+        ip(&["netns", "add", &o.name]);
+        ip(&[
+            "link",
+            "add",
+            &o.host_end,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &o.name,
+        ]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/30", o.host_ip),
+            "dev",
+            &o.host_end,
+        ]);
+        ip(&["link", "set", &o.host_end, "up"]);
+        ip(&[
+            "-n",
+            &o.name,
+            "addr",
+            "add",
+            &format!("{}/30", o.ip),
+            "dev",
+            "eth0",
+        ]);
+        ip(&["-n", &o.name, "link", "set", "eth0", "up"]);
+        ip(&["-n", &o.name, "link", "set", "lo", "up"]);
+        o
+    }
+}
+
+impl Drop for OtherHost {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_end])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+#[test]
+fn containers_reach_other_hosts_through_masquerade() {
+    let d = TestDaemon::start();
+    d.load_busybox("busybox:latest");
+    let other = OtherHost::new();
+    // A one-shot HTTP server in the other namespace that reports its peer.
+    let ns_path = format!("/run/netns/{}", other.name);
+    let listen_ip = other.ip;
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let ns = fs::File::open(&ns_path).unwrap();
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let listener = TcpListener::bind((listen_ip, 8080)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        bound_tx.send(()).unwrap();
+        let deadline = Instant::now() + READY_BOUND;
+        let (mut conn, peer) = loop {
+            match listener.accept() {
+                Ok(c) => break c,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "nobody connected");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        };
+        conn.set_nonblocking(false).unwrap();
+        let mut buf = [0u8; 512];
+        let _ = conn.read(&mut buf).unwrap();
+        conn.write_all(b"HTTP/1.0 200 OK\r\n\r\nberth-outside\n")
+            .unwrap();
+        peer.ip()
+    });
+    bound_rx.recv().expect("the server thread binds");
+    let url = format!("http://{}:8080/", other.ip);
+    let (code, out) = run(&d, json!({}), &["sh", "-c", &format!("wget -q -O - {url}")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("berth-outside"), "{out}");
+    // The other host saw the host's address, not the container's: masquerade.
+    assert_eq!(server.join().unwrap(), std::net::IpAddr::V4(other.host_ip));
+    assert_nothing_left(&d, &[&d.net().bridge]);
+}
