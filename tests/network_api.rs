@@ -780,3 +780,58 @@ fn containers_reach_other_hosts_through_masquerade() {
     assert_eq!(server.join().unwrap(), std::net::IpAddr::V4(other.host_ip));
     assert_nothing_left(&d, &[&d.net().bridge]);
 }
+
+#[test]
+fn container_mode_shares_the_netns_and_internal_networks_have_no_route_out() {
+    let d = TestDaemon::start();
+    d.load_busybox("busybox:latest");
+    let web = daemon_container(&d, "berth-owner", HTTPD, json!({}));
+    let ip = inspect(&d, &web)["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, out) = run(
+        &d,
+        json!({"HostConfig": {"NetworkMode": "container:berth-owner"}}),
+        &[
+            "sh",
+            "-c",
+            "ip -4 -o addr show eth0; wget -q -O - http://127.0.0.1/",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("inet {ip}/24")), "{out}");
+    assert!(out.contains("berth-hello"), "{out}");
+    let bad = d.api_post_json(
+        "/v1.41/containers/create",
+        &json!({"Image": "busybox:latest", "Hostname": "x",
+                "HostConfig": {"NetworkMode": "container:berth-owner"}}),
+    );
+    assert_eq!(bad.status, 400);
+    assert_eq!(
+        bad.error_message(),
+        "conflicting options: hostname and the network mode"
+    );
+    remove(&d, &web);
+
+    let (subnet, _) = free_subnet();
+    let created = d.api_post_json(
+        "/v1.41/networks/create",
+        &json!({"Name": "berth-internal", "Internal": true, "IPAM": {"Config": [{"Subnet": subnet}]}}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(
+        d.api_get("/v1.41/networks/berth-internal").json()["Internal"],
+        true
+    );
+    let (code, out) = run(
+        &d,
+        json!({"HostConfig": {"NetworkMode": "berth-internal"}}),
+        &["sh", "-c", "ip -4 route; ip -4 -o addr show eth0"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("default"), "{out}");
+    assert!(out.contains(&subnet), "{out}");
+    assert_eq!(d.api_delete("/v1.41/networks/berth-internal").status, 204);
+    assert_nothing_left(&d, &[&d.net().bridge]);
+}

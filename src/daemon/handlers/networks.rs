@@ -89,15 +89,16 @@ pub async fn create(svc: &Services, body: Incoming) -> ApiResult<Response<Body>>
     ))
 }
 
-/// Refuses to remove a network running containers are attached to, or
-/// that stopped containers are configured with (dockerd keeps those too).
-fn check_unused(svc: &Services, n: &NetworkRecord) -> ApiResult<()> {
+/// Refuses to remove a network running containers are attached to (rm),
+/// or (prune) that any container is configured with.
+fn check_unused(svc: &Services, n: &NetworkRecord, configured_too: bool) -> ApiResult<()> {
     let in_use = !svc.networks.endpoints(&n.id).is_empty()
-        || svc
-            .containers
-            .all()
-            .iter()
-            .any(|c| c.networks().contains_key(&n.name));
+        || (configured_too
+            && svc
+                .containers
+                .all()
+                .iter()
+                .any(|c| c.networks().contains_key(&n.name)));
     if in_use {
         return Err(ApiError::new(
             berth::api::ErrorClass::Forbidden,
@@ -113,7 +114,7 @@ fn check_unused(svc: &Services, n: &NetworkRecord) -> ApiResult<()> {
 /// `DELETE /networks/{id}`.
 pub async fn remove(svc: &Services, key: &str) -> ApiResult<Response<Body>> {
     let n = svc.networks.removable(key)?;
-    check_unused(svc, &n)?;
+    check_unused(svc, &n, false)?;
     svc.networks.remove_network_kernel(&n).await?;
     svc.networks.forget(&n.id)?;
     tracing::info!(id = %n.id, name = %n.name, "network removed");
@@ -134,7 +135,7 @@ pub async fn prune(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
                 None => n.labels.contains_key(v.as_str()),
             })
         });
-        if !label_ok || check_unused(svc, &n).is_err() {
+        if !label_ok || check_unused(svc, &n, true).is_err() {
             continue;
         }
         match svc.networks.remove_network_kernel(&n).await {

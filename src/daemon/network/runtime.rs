@@ -264,6 +264,12 @@ impl NetworkService {
         let ip = {
             let mut ipam =
                 Ipam::open(&self.ipam_dir, &net.id, subnet, Some(gateway)).map_err(kernel)?;
+            // `--bip` changed since the pool was made: an empty pool follows it.
+            if ipam.pool().subnet != subnet.network() && ipam.pool().leases.is_empty() {
+                ipam.delete().map_err(kernel)?;
+                ipam = Ipam::open(&self.ipam_dir, &net.id, subnet, Some(gateway))
+                    .map_err(kernel)?;
+            }
             match requested {
                 Some(a) => {
                     let ip: Ipv4Addr = a
