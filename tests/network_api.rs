@@ -835,3 +835,40 @@ fn container_mode_shares_the_netns_and_internal_networks_have_no_route_out() {
     assert_eq!(d.api_delete("/v1.41/networks/berth-internal").status, 204);
     assert_nothing_left(&d, &[&d.net().bridge]);
 }
+
+#[test]
+fn a_restarted_daemon_adopts_sandboxes_and_names() {
+    let d = TestDaemon::start();
+    d.load_busybox("busybox:latest");
+    let (subnet, _) = free_subnet();
+    let created = d.api_post_json(
+        "/v1.41/networks/create",
+        &json!({"Name": "berth-adopt", "IPAM": {"Config": [{"Subnet": subnet}]}}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let net_id = created.json()["Id"].as_str().unwrap().to_owned();
+    let web = daemon_container(
+        &d,
+        "berth-adopted",
+        HTTPD,
+        json!({"HostConfig": {"NetworkMode": "berth-adopt"}}),
+    );
+    let before = inspect(&d, &web)["NetworkSettings"]["Networks"]["berth-adopt"].clone();
+    let bridge = format!("br-{}", &net_id[..12]);
+    let veths = bridge_ports(&bridge);
+    assert_eq!(veths.len(), 1, "{veths:?}");
+    let _restarted = d.kill9_and_restart(|| {});
+    // Nothing re-created: the same endpoint, veth and address.
+    let after = inspect(&d, &web)["NetworkSettings"]["Networks"]["berth-adopt"].clone();
+    assert_eq!(before, after);
+    assert_eq!(bridge_ports(&bridge), veths);
+    let (code, out) = run(
+        &d,
+        json!({"HostConfig": {"NetworkMode": "berth-adopt"}}),
+        &["sh", "-c", "wget -q -O - http://berth-adopted/"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("berth-hello"), "{out}");
+    remove(&d, &web);
+    assert_nothing_left(&d, &[&d.net().bridge, &bridge]);
+}
