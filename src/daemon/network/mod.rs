@@ -78,6 +78,9 @@ pub enum NetworkError {
         #[source]
         source: std::io::Error,
     },
+    /// An address could not be leased (taken, outside the subnet, none left).
+    #[error(transparent)]
+    Ipam(#[from] ipam::IpamError),
     /// A kernel step (netlink, nft, netns) failed.
     #[error("{0}")]
     Kernel(String),
@@ -101,6 +104,7 @@ impl NetworkError {
             NetworkError::NameExists(_) => ErrorClass::Conflict,
             NetworkError::NotFound(_) | NetworkError::NoDriver(_) => ErrorClass::NotFound,
             NetworkError::Forbidden(_) | NetworkError::NoPool => ErrorClass::Forbidden,
+            NetworkError::Ipam(e) => e.class(),
             NetworkError::Io { .. } | NetworkError::Kernel(_) => ErrorClass::Internal,
         }
     }

@@ -262,13 +262,11 @@ impl NetworkService {
             .and_then(|c| c.ipv4_address.as_deref())
             .filter(|a| !a.is_empty());
         let ip = {
-            let mut ipam =
-                Ipam::open(&self.ipam_dir, &net.id, subnet, Some(gateway)).map_err(kernel)?;
+            let mut ipam = Ipam::open(&self.ipam_dir, &net.id, subnet, Some(gateway))?;
             // `--bip` changed since the pool was made: an empty pool follows it.
             if ipam.pool().subnet != subnet.network() && ipam.pool().leases.is_empty() {
-                ipam.delete().map_err(kernel)?;
-                ipam = Ipam::open(&self.ipam_dir, &net.id, subnet, Some(gateway))
-                    .map_err(kernel)?;
+                ipam.delete()?;
+                ipam = Ipam::open(&self.ipam_dir, &net.id, subnet, Some(gateway))?;
             }
             match requested {
                 Some(a) => {
@@ -278,8 +276,7 @@ impl NetworkService {
                     ipam.reserve(ip, &sb.container_id)
                 }
                 None => ipam.allocate(&sb.container_id),
-            }
-            .map_err(|e| NetworkError::Invalid(e.to_string()))?
+            }?
         };
         let mac = match (index, req.mac.as_deref().filter(|m| !m.is_empty())) {
             (0, Some(m)) => link::parse_mac(m)
