@@ -486,9 +486,14 @@ fn none_has_only_lo_and_host_sees_the_hosts_interfaces() {
     let (code, out) = run(
         &d,
         json!({"HostConfig": {"NetworkMode": "host"}}),
-        &["cat", "/proc/net/dev"],
+        &["sh", "-c", "cat /proc/net/dev; hostname"],
     );
     assert_eq!(code, 0, "{out}");
+    let host_name = nix::unistd::gethostname().unwrap();
+    assert!(
+        out.ends_with(&format!("{}\n", host_name.to_string_lossy())),
+        "the host's hostname, as with dockerd: {out}"
+    );
     // The daemon's own bridge exists for as long as the daemon: a host-only link.
     assert!(out.contains(&format!("{}:", d.net().bridge)), "{out}");
     let (code, out) = run(&d, json!({}), &["cat", "/proc/net/dev"]);

@@ -135,7 +135,7 @@ async fn open_networks(config: &Config) -> anyhow::Result<NetworkService> {
         NetworkService::open(&config.data_root, &config.exec_root, net_config, &host_nets)
             .context("loading networks")?;
     networks
-        .init_kernel()
+        .init_kernel(nl)
         .await
         .context("setting up the default bridge")?;
     Ok(networks)

@@ -186,7 +186,12 @@ impl ContainerService {
         let argv = merge::command_line(&config)
             .ok_or_else(|| ApiError::invalid("no command specified"))?;
         if config.hostname.as_deref().is_none_or(str::is_empty) {
-            config.hostname = Some(id[..12].to_owned());
+            // dockerd: a host-network container is named like the host.
+            let host_name = (NetMode::of(&req.host_config) == NetMode::Host)
+                .then(|| nix::unistd::gethostname().ok())
+                .flatten()
+                .and_then(|h| h.into_string().ok());
+            config.hostname = Some(host_name.unwrap_or_else(|| id[..12].to_owned()));
         }
         config.image = config.image.clone().or_else(|| Some(image.id.clone()));
         let def = Definition {

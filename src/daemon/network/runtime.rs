@@ -63,11 +63,10 @@ impl NetworkService {
             .ok_or_else(|| NetworkError::Kernel("networking is not initialised".into()))
     }
 
-    /// Connects to the kernel and brings every bridge network up (bridge,
+    /// Keeps `nl` (rtnetlink in the host's namespace) and brings every bridge network up (bridge,
     /// address, `route_localnet`, firewall rules); turns on forwarding.
     /// Kernel objects that already exist are kept.
-    pub async fn init_kernel(&self) -> Result<(), NetworkError> {
-        let nl = Netlink::connect().map_err(kernel)?;
+    pub async fn init_kernel(&self, nl: Netlink) -> Result<(), NetworkError> {
         let _ = self.netlink.set(nl);
         if self.config.ip_forward {
             sysctl::enable_ip_forward().map_err(kernel)?;
