@@ -877,3 +877,39 @@ fn a_restarted_daemon_adopts_sandboxes_and_names() {
     remove(&d, &web);
     assert_nothing_left(&d, &[&d.net().bridge, &bridge]);
 }
+
+#[test]
+fn a_renamed_container_answers_to_its_new_name() {
+    let d = TestDaemon::start();
+    d.load_busybox("busybox:latest");
+    let (subnet, _) = free_subnet();
+    let created = d.api_post_json(
+        "/v1.41/networks/create",
+        &json!({"Name": "berth-rename", "IPAM": {"Config": [{"Subnet": subnet}]}}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let web = daemon_container(
+        &d,
+        "berth-old-name",
+        HTTPD,
+        json!({"HostConfig": {"NetworkMode": "berth-rename"}}),
+    );
+    let r = d.api_post(
+        &format!("/v1.41/containers/{web}/rename?name=berth-new-name"),
+        b"",
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let net = json!({"HostConfig": {"NetworkMode": "berth-rename"}});
+    // (Unknown names are forwarded upstream, so the old name is not
+    // queried: tests never leave the machine.)
+    let (code, out) = run(
+        &d,
+        net,
+        &["sh", "-c", "wget -q -O - http://berth-new-name/"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("berth-hello"), "{out}");
+    let n = d.api_get("/v1.41/networks/berth-rename").json();
+    assert_eq!(n["Containers"][&web]["Name"], "berth-new-name");
+    remove(&d, &web);
+}

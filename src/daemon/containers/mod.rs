@@ -870,6 +870,8 @@ impl ContainerService {
             *c.name.write().expect("name lock") = old_name;
             return Err(e);
         }
+        // The embedded DNS answers for the new name from now on.
+        self.networks.rename(&c.def.id, new_name).await?;
         tracing::info!(id = %c.def.id, from = %old_name, to = %new_name, "container renamed");
         Ok(())
     }

@@ -183,6 +183,19 @@ impl NetworkService {
         Ok(())
     }
 
+    /// Records a running container's new name (DNS answers, inspect).
+    pub async fn rename(&self, container_id: &str, name: &str) -> Result<(), NetworkError> {
+        // Under the lock: a teardown running meanwhile must not see it revived.
+        let _guard = self.kernel_lock.lock().await;
+        match self.sandbox(container_id) {
+            Some(mut sb) => {
+                sb.container_name = name.to_owned();
+                self.save_sandbox(&sb)
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Builds a container's network: netns, endpoints, published ports,
     /// DNS. On failure everything made so far is torn down again.
     pub async fn setup(&self, req: SetupRequest) -> Result<Sandbox, NetworkError> {
