@@ -387,7 +387,7 @@ impl ContainerService {
             Err(e) => return Err(io_err("removing", &exit_file, e)),
         }
         let mut spec = self.spec(c)?;
-        self.prepare_network(c, &mut spec).await?;
+        let run = self.prepare_network(c, &mut spec).await?;
         match client::start(&self.exe, &spec).await {
             Ok(started) => {
                 self.set_state(c, |st| {
@@ -399,7 +399,7 @@ impl ContainerService {
                     st.finished_at = None;
                 })?;
                 c.control.send_replace(Some(started.control));
-                tokio::spawn(self.clone().pump(c.clone(), started.events));
+                tokio::spawn(self.clone().pump(c.clone(), started.events, run));
                 Ok(true)
             }
             Err(e) => {
@@ -468,7 +468,12 @@ impl ContainerService {
     /// for bridge networks, the host's stack, another container's netns, or
     /// (`none`) the fresh netns the init makes. Fills the spec's netns and
     /// `/etc` inputs.
-    async fn prepare_network(&self, c: &Container, spec: &mut ContainerSpec) -> ApiResult<()> {
+    /// Returns the run ID of the sandbox it made, if any.
+    async fn prepare_network(
+        &self,
+        c: &Container,
+        spec: &mut ContainerSpec,
+    ) -> ApiResult<Option<String>> {
         let host = &c.host_config;
         let cfg = &c.def.config;
         spec.etc.extra_hosts = host.extra_hosts.clone().unwrap_or_default();
@@ -480,9 +485,9 @@ impl ContainerService {
             NetMode::Host => {
                 spec.host_network = true;
                 spec.etc.host_files = true;
-                return Ok(());
+                return Ok(None);
             }
-            NetMode::None => return Ok(()),
+            NetMode::None => return Ok(None),
             NetMode::Container(other) => {
                 let o = self.get(other)?;
                 let st = o.state();
@@ -501,7 +506,7 @@ impl ContainerService {
                         .collect();
                     spec.etc.embedded_dns = sb.wants_dns();
                 }
-                return Ok(());
+                return Ok(None);
             }
             NetMode::Bridge => "bridge".to_owned(),
             NetMode::Network(n) => self.networks.get(n).map(|r| r.name).unwrap_or_default(),
@@ -517,7 +522,7 @@ impl ContainerService {
         // The network of NetworkMode is eth0 and carries the default route.
         nets.sort_by_key(|(r, _)| r.name != first);
         if nets.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let req = SetupRequest {
             container_id: c.def.id.clone(),
@@ -536,7 +541,7 @@ impl ContainerService {
             .map(|e| e.address.addr.to_string())
             .collect();
         spec.etc.embedded_dns = sb.wants_dns();
-        Ok(())
+        Ok(Some(sb.run_id))
     }
 
     /// Releases the container's network (best-effort, logged).
@@ -662,7 +667,13 @@ impl ContainerService {
 
     /// Forwards the supervisor's events until the container exits, then
     /// records the exit and wakes waiters; removes the container if asked to.
-    async fn pump(self: Arc<Self>, c: Arc<Container>, mut events: mpsc::Receiver<Event>) {
+    /// `run` is the network sandbox's run ID, torn down after the exit.
+    async fn pump(
+        self: Arc<Self>,
+        c: Arc<Container>,
+        mut events: mpsc::Receiver<Event>,
+        run: Option<String>,
+    ) {
         let mut exit_code = None;
         let mut finished_at = None;
         while let Some(ev) = events.recv().await {
@@ -676,9 +687,6 @@ impl ContainerService {
                 }
             }
         }
-        // Before the exit is visible: whoever waits for it finds the
-        // network released, as after dockerd's stop.
-        self.teardown_network(&c).await;
         let (code, error) = match exit_code {
             Some(code) => (code, String::new()),
             // The supervisor went away without reporting: trust its exit file if any.
@@ -694,6 +702,13 @@ impl ContainerService {
             },
         };
         self.record_exit(&c, code, finished_at, error);
+        // As dockerd: stopped first, network released right after; a start
+        // in between makes a new run, which this one leaves alone.
+        if let Some(run) = run
+            && let Err(e) = self.networks.teardown_run(&c.def.id, &run).await
+        {
+            tracing::warn!(id = %c.def.id, error = %e, "tearing down the container's network");
+        }
         self.auto_remove(&c).await;
     }
 
@@ -742,7 +757,8 @@ impl ContainerService {
                         tracing::error!(id = %c.def.id, error = %e, "recording adopted container");
                     }
                     c.control.send_replace(Some(started.control));
-                    tokio::spawn(self.clone().pump(c.clone(), started.events));
+                    let run = self.networks.run_id(&c.def.id);
+                    tokio::spawn(self.clone().pump(c.clone(), started.events, run));
                     tracing::info!(id = %c.def.id, pid, "adopted running container");
                 }
                 Err(e) => {

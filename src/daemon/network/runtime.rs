@@ -52,6 +52,7 @@ pub struct SetupRequest {
     pub dns: Vec<String>,
 }
 
+/// A kernel step's failure, with its own message.
 fn kernel(e: impl std::fmt::Display) -> NetworkError {
     NetworkError::Kernel(e.to_string())
 }
@@ -210,6 +211,7 @@ impl NetworkService {
         let mut sb = Sandbox {
             version: SANDBOX_VERSION,
             container_id: id.clone(),
+            run_id: random_id(),
             container_name: req.container_name.clone(),
             netns: netns_path.clone(),
             endpoints: Vec::new(),
@@ -540,6 +542,30 @@ impl NetworkService {
         .and_then(|mut ipam| ipam.release(ep.address.addr));
         if let Err(e) = released {
             tracing::warn!(id = %container_id, error = %e, "releasing an address");
+        }
+    }
+
+    /// The run ID of the container's sandbox (in memory or on disk).
+    pub fn run_id(&self, container_id: &str) -> Option<String> {
+        if let Some(sb) = self.sandbox(container_id) {
+            return Some(sb.run_id);
+        }
+        self.sandbox_store
+            .load()
+            .ok()?
+            .into_iter()
+            .find(|s| s.container_id == container_id)
+            .map(|s| s.run_id)
+    }
+
+    /// Tears down the sandbox of run `run_id` once that run ended; a
+    /// sandbox of a later run (the container was started again meanwhile)
+    /// is left alone.
+    pub async fn teardown_run(&self, container_id: &str, run_id: &str) -> Result<(), NetworkError> {
+        let _guard = self.kernel_lock.lock().await;
+        match self.run_id(container_id) {
+            Some(current) if current == run_id => self.teardown_locked(container_id).await,
+            _ => Ok(()),
         }
     }
 

@@ -72,6 +72,9 @@ pub struct Sandbox {
     pub version: u32,
     /// The container.
     pub container_id: String,
+    /// Random per start: the exit of one run never tears down the next's.
+    #[serde(default)]
+    pub run_id: String,
     /// Its name when it started, without `/`.
     pub container_name: String,
     /// The named netns (`<exec-root>/netns/<id>`).
@@ -190,6 +193,7 @@ mod tests {
         Sandbox {
             version: SANDBOX_VERSION,
             container_id: "0123456789abcdef".repeat(4),
+            run_id: "r1".into(),
             container_name: "web".into(),
             netns: "/run/berth/netns/x".into(),
             endpoints: vec![EndpointState {
