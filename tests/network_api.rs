@@ -913,3 +913,32 @@ fn a_renamed_container_answers_to_its_new_name() {
     assert_eq!(n["Containers"][&web]["Name"], "berth-new-name");
     remove(&d, &web);
 }
+
+#[test]
+fn links_on_the_default_bridge_become_hosts_entries() {
+    let d = TestDaemon::start();
+    d.load_busybox("busybox:latest");
+    let web = daemon_container(&d, "berth-linked", HTTPD, json!({}));
+    let ip = inspect(&d, &web)["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, out) = run(
+        &d,
+        json!({"HostConfig": {"Links": ["berth-linked:web"]}}),
+        &["sh", "-c", "cat /etc/hosts; wget -q -O - http://web/"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("{ip}\tweb {} berth-linked\n", &web[..12])),
+        "{out}"
+    );
+    assert!(out.contains("berth-hello"), "{out}");
+    remove(&d, &web);
+    let body = json!({"Image": "busybox:latest", "Cmd": ["true"],
+                      "HostConfig": {"Links": ["berth-linked:web"]}});
+    let id = create(&d, "berth-linker", body);
+    let r = d.api_post(&format!("/v1.41/containers/{id}/start"), b"");
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_nothing_left(&d, &[&d.net().bridge]);
+}

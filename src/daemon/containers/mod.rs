@@ -534,6 +534,15 @@ impl ContainerService {
             dns: spec.etc.dns.clone(),
         };
         let sb = self.networks.setup(req).await?;
+        match self.link_hosts(c) {
+            Ok(lines) => spec.etc.extra_hosts.extend(lines),
+            Err(e) => {
+                if let Err(undo) = self.networks.teardown(&c.def.id).await {
+                    tracing::warn!(id = %c.def.id, error = %undo, "undoing the network setup");
+                }
+                return Err(e);
+            }
+        }
         spec.netns = Some(sb.netns.clone());
         spec.etc.addresses = sb
             .endpoints
@@ -542,6 +551,42 @@ impl ContainerService {
             .collect();
         spec.etc.embedded_dns = sb.wants_dns();
         Ok(Some(sb.run_id))
+    }
+
+    /// Docker's legacy links (`HostConfig.Links`, `name:alias` or
+    /// `/name:/me/alias`) as `/etc/hosts` entries on the default bridge:
+    /// `alias <short id> name` on the linked container's address, in
+    /// [`berth::runtime::spec::EtcSpec::extra_hosts`]'s `names:ip` form.
+    fn link_hosts(&self, c: &Container) -> ApiResult<Vec<String>> {
+        let mut out = Vec::new();
+        for link in c.host_config.links.iter().flatten() {
+            let (name, alias) = link.split_once(':').unwrap_or((link, link));
+            let name = name.trim_start_matches('/');
+            let alias = alias.rsplit('/').next().unwrap_or(alias);
+            let other = self.get(name)?;
+            let ip = self
+                .networks
+                .sandbox(&other.def.id)
+                .and_then(|sb| {
+                    sb.endpoints
+                        .iter()
+                        .find(|e| e.network_name == "bridge")
+                        .map(|e| e.address.addr)
+                })
+                .ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "Cannot link to a non running container: /{} AS /{}/{alias}",
+                        other.name(),
+                        c.name()
+                    ))
+                })?;
+            out.push(format!(
+                "{alias} {} {}:{ip}",
+                &other.def.id[..12],
+                other.name()
+            ));
+        }
+        Ok(out)
     }
 
     /// Releases the container's network (best-effort, logged).
