@@ -24,6 +24,8 @@ pub const DNS_PORT: u16 = 53;
 const TTL: u32 = 600;
 /// How long one upstream server gets to answer a forwarded query.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+/// Pause after a failed receive or accept (out of descriptors, ...).
+const ERROR_BACKOFF: Duration = Duration::from_millis(50);
 const TYPE_A: u16 = 1;
 const CLASS_IN: u16 = 1;
 const RCODE_FORMERR: u8 = 1;
@@ -205,6 +207,8 @@ impl DnsServer {
             let mut buf = vec![0u8; 4096];
             loop {
                 let Ok((n, peer)) = udp.recv_from(&mut buf).await else {
+                    // A persistent error must not spin a worker thread.
+                    tokio::time::sleep(ERROR_BACKOFF).await;
                     continue;
                 };
                 let query = buf[..n].to_vec();
@@ -220,6 +224,7 @@ impl DnsServer {
         let tcp_task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = tcp.accept().await else {
+                    tokio::time::sleep(ERROR_BACKOFF).await;
                     continue;
                 };
                 let (l, u) = (lookup.clone(), upstream.clone());

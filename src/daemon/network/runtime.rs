@@ -77,6 +77,23 @@ impl NetworkService {
                 self.ensure_network(&net).await?;
             }
         }
+        let table = self
+            .firewall
+            .lock()
+            .expect("firewall lock")
+            .as_ref()
+            .map(|fw| fw.table().to_owned());
+        if let Some(table) = table
+            && berth::network::nft::foreign_forward_drop(&table).unwrap_or(false)
+        {
+            tracing::warn!(
+                bridge = %self.config.bridge,
+                "another firewall drops forwarded traffic by default: containers cannot reach \
+                 other hosts until it accepts the bridges (e.g. iptables -I FORWARD -i {0} -j ACCEPT; \
+                 iptables -I FORWARD -o {0} -j ACCEPT)",
+                self.config.bridge
+            );
+        }
         Ok(())
     }
 
