@@ -942,3 +942,19 @@ fn links_on_the_default_bridge_become_hosts_entries() {
     assert_eq!(r.status, 404, "{}", r.text());
     assert_nothing_left(&d, &[&d.net().bridge]);
 }
+
+#[test]
+fn iptables_false_leaves_the_firewall_alone() {
+    let d = TestDaemon::start_with("{}", &["--iptables=false"]);
+    d.load_busybox("busybox:latest");
+    let listed = Command::new("nft")
+        .args(["list", "table", "ip", &d.net().nft_table()])
+        .output()
+        .expect("run nft");
+    assert!(!listed.status.success(), "a table was made: {listed:?}");
+    let (code, out) = run(&d, json!({}), &["sh", "-c", "ip -4 -o addr show eth0"]);
+    assert_eq!(code, 0, "{out}");
+    let prefix = d.net().bip.trim_end_matches("1/24");
+    assert!(out.contains(&format!("inet {prefix}")), "{out}");
+    assert_nothing_left(&d, &[&d.net().bridge]);
+}

@@ -563,6 +563,26 @@ mod tests {
     }
 
     #[test]
+    fn the_default_subnet_avoids_host_routes_and_sticks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cfg();
+        c.bip = None;
+        let host: Vec<Ipv4Net> = vec!["172.17.5.0/24".parse().unwrap()];
+        let svc = NetworkService::open(dir.path(), dir.path(), c.clone(), &host).unwrap();
+        let b = svc.get("bridge").unwrap();
+        assert_eq!(b.subnet.unwrap().to_string(), "172.18.0.0/16");
+        assert_eq!(b.gateway.unwrap().to_string(), "172.18.0.1");
+        drop(svc);
+        // Next start: kept, even though the bridge's own route now exists.
+        let host: Vec<Ipv4Net> = vec!["172.18.0.0/16".parse().unwrap()];
+        let svc = NetworkService::open(dir.path(), dir.path(), c, &host).unwrap();
+        assert_eq!(
+            svc.get("bridge").unwrap().subnet.unwrap().to_string(),
+            "172.18.0.0/16"
+        );
+    }
+
+    #[test]
     fn user_networks_are_created_like_dockerd() {
         let dir = tempfile::tempdir().unwrap();
         let svc = NetworkService::open(dir.path(), dir.path(), cfg(), &[]).unwrap();
