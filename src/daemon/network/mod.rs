@@ -167,6 +167,9 @@ pub struct NetworkService {
     kernel_lock: tokio::sync::Mutex<()>,
 }
 
+/// The driver option naming a network's Linux bridge (`-o` of `network create`).
+const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
+
 /// The options dockerd shows on its default bridge.
 fn default_bridge_options(bridge: &str) -> BTreeMap<String, String> {
     [
@@ -174,7 +177,7 @@ fn default_bridge_options(bridge: &str) -> BTreeMap<String, String> {
         ("com.docker.network.bridge.enable_icc", "true"),
         ("com.docker.network.bridge.enable_ip_masquerade", "true"),
         ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
-        ("com.docker.network.bridge.name", bridge),
+        (BRIDGE_NAME_OPTION, bridge),
         ("com.docker.network.driver.mtu", "1500"),
     ]
     .into_iter()
@@ -415,9 +418,26 @@ impl NetworkService {
             }
         };
         let id = random_id();
+        let bridge = match req.options.get(BRIDGE_NAME_OPTION) {
+            Some(b) => {
+                if b.is_empty() || b.len() > 15 || b.contains(['/', ' ']) {
+                    return Err(NetworkError::Invalid(format!(
+                        "invalid bridge name {b:?}: 1 to 15 characters, no '/' or space"
+                    )));
+                }
+                if let Some(other) = nets.values().find(|n| &n.bridge == b) {
+                    return Err(NetworkError::Forbidden(format!(
+                        "bridge name {b} is already used by network {}",
+                        other.name
+                    )));
+                }
+                b.clone()
+            }
+            None => format!("br-{}", &id[..12]),
+        };
         let rec = NetworkRecord {
             version: store::NETWORK_VERSION,
-            bridge: format!("br-{}", &id[..12]),
+            bridge,
             id,
             name: req.name,
             driver: Driver::Bridge,
@@ -621,6 +641,23 @@ mod tests {
             )
             .unwrap();
         assert_eq!(auto.subnet.unwrap().prefix, 16, "{auto:?}");
+        let named = CreateNetwork {
+            name: "berth-named".into(),
+            options: BTreeMap::from([(BRIDGE_NAME_OPTION.to_owned(), "berthnamed0".to_owned())]),
+            ..Default::default()
+        };
+        assert_eq!(
+            svc.create(named.clone(), &[]).unwrap().bridge,
+            "berthnamed0"
+        );
+        let clash = CreateNetwork {
+            name: "berth-named2".into(),
+            ..named
+        };
+        assert_eq!(
+            svc.create(clash, &[]).unwrap_err().to_string(),
+            "bridge name berthnamed0 is already used by network berth-named"
+        );
         svc.forget(&n.id).unwrap();
         assert!(matches!(svc.get("berth-a"), Err(NetworkError::NotFound(_))));
     }
