@@ -424,6 +424,12 @@ fn published_ports_answer_on_loopback_and_the_host_address() {
         assert!(body.contains("berth-hello"), "{addr}: {body}");
     }
 
+    // Another container reaches it through the host's address too.
+    let url = format!("http://{}:{tcp_port}/", host_address());
+    let (code, out) = run(&d, json!({}), &["sh", "-c", &format!("wget -q -O - {url}")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("berth-hello"), "{out}");
+
     // UDP: an echo server inside the container's netns (busybox has no UDP
     // server), reached through the published port.
     let pid = info["State"]["Pid"].as_i64().unwrap();
