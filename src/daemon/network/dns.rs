@@ -165,12 +165,41 @@ async fn forward(query: &[u8], upstream: &[SocketAddr]) -> Option<Vec<u8>> {
     None
 }
 
-/// The reply to one query: a local answer, a forwarded one, or SERVFAIL.
-pub async fn resolve(query: &[u8], lookup: &Lookup, upstream: &[SocketAddr]) -> Vec<u8> {
+/// Sends `query` to each upstream in turn over TCP (for clients that asked
+/// over TCP, typically after a truncated UDP answer); the first answer wins.
+async fn forward_tcp(query: &[u8], upstream: &[SocketAddr]) -> Option<Vec<u8>> {
+    let len = u16::try_from(query.len()).ok()?;
+    for server in upstream {
+        let exchange = async {
+            let mut s = TcpStream::connect(server).await?;
+            s.write_all(&len.to_be_bytes()).await?;
+            s.write_all(query).await?;
+            let mut n = [0u8; 2];
+            s.read_exact(&mut n).await?;
+            let mut reply = vec![0u8; usize::from(u16::from_be_bytes(n))];
+            s.read_exact(&mut reply).await?;
+            std::io::Result::Ok(reply)
+        };
+        match tokio::time::timeout(UPSTREAM_TIMEOUT, exchange).await {
+            Ok(Ok(reply)) if reply.len() >= 2 && reply[..2] == query[..2] => return Some(reply),
+            _ => tracing::debug!(%server, "upstream DNS server did not answer over TCP"),
+        }
+    }
+    None
+}
+
+/// The reply to one query: a local answer, a forwarded one (over TCP when
+/// the client used TCP), or SERVFAIL.
+pub async fn resolve(query: &[u8], lookup: &Lookup, upstream: &[SocketAddr], tcp: bool) -> Vec<u8> {
     if let Some(reply) = answer_locally(query, lookup) {
         return reply;
     }
-    match forward(query, upstream).await {
+    let forwarded = if tcp {
+        forward_tcp(query, upstream).await
+    } else {
+        forward(query, upstream).await
+    };
+    match forwarded {
         Some(reply) => reply,
         None => response(query, parse_query(query).ok().as_ref(), RCODE_SERVFAIL, &[]),
     }
@@ -214,7 +243,7 @@ impl DnsServer {
                 let query = buf[..n].to_vec();
                 let (udp, l, u) = (udp.clone(), l.clone(), u.clone());
                 tokio::spawn(async move {
-                    let reply = resolve(&query, &l, &u).await;
+                    let reply = resolve(&query, &l, &u, false).await;
                     if let Err(e) = udp.send_to(&reply, peer).await {
                         tracing::debug!(error = %e, "sending a DNS reply");
                     }
@@ -256,7 +285,7 @@ async fn serve_tcp(
         }
         let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
         stream.read_exact(&mut query).await?;
-        let reply = resolve(&query, lookup, upstream).await;
+        let reply = resolve(&query, lookup, upstream, true).await;
         let n = u16::try_from(reply.len()).unwrap_or(u16::MAX);
         stream.write_all(&n.to_be_bytes()).await?;
         stream.write_all(&reply[..usize::from(n)]).await?;
@@ -297,14 +326,14 @@ mod tests {
 
     #[tokio::test]
     async fn known_names_get_a_records() {
-        let reply = resolve(&query("WEB", TYPE_A), &lookup(), &[]).await;
+        let reply = resolve(&query("WEB", TYPE_A), &lookup(), &[], false).await;
         assert_eq!(&reply[..2], &[0x12, 0x34]);
         assert_eq!(reply[2] & 0x80, 0x80, "a response");
         assert_eq!(reply[3] & 0x0f, 0, "NOERROR");
         assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 1, "one answer");
         assert_eq!(&reply[reply.len() - 4..], &[10, 0, 0, 2]);
         // AAAA of a known name: no records, no forwarding.
-        let reply = resolve(&query("web", 28), &lookup(), &[]).await;
+        let reply = resolve(&query("web", 28), &lookup(), &[], false).await;
         assert_eq!(reply[3] & 0x0f, 0);
         assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 0);
     }
@@ -323,12 +352,33 @@ mod tests {
             upstream.send_to(&reply, peer).await.unwrap();
         });
         let q = query("example.org", TYPE_A);
-        let reply = resolve(&q, &lookup(), &[addr]).await;
+        let reply = resolve(&q, &lookup(), &[addr], false).await;
         assert_eq!(reply.last(), Some(&0xee));
         server.await.unwrap();
         // Nobody upstream: SERVFAIL with the question.
-        let reply = resolve(&q, &lookup(), &[]).await;
+        let reply = resolve(&q, &lookup(), &[], false).await;
         assert_eq!(reply[3] & 0x0f, RCODE_SERVFAIL);
         assert_eq!(u16::from_be_bytes([reply[4], reply[5]]), 1);
+    }
+
+    #[tokio::test]
+    async fn tcp_queries_are_forwarded_over_tcp() {
+        let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = upstream.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = upstream.accept().await.unwrap();
+            let mut n = [0u8; 2];
+            s.read_exact(&mut n).await.unwrap();
+            let mut q = vec![0u8; usize::from(u16::from_be_bytes(n))];
+            s.read_exact(&mut q).await.unwrap();
+            q[2] |= 0x80;
+            q.push(0xdd);
+            s.write_all(&(q.len() as u16).to_be_bytes()).await.unwrap();
+            s.write_all(&q).await.unwrap();
+        });
+        let q = query("example.org", TYPE_A);
+        let reply = resolve(&q, &lookup(), &[addr], true).await;
+        assert_eq!(reply.last(), Some(&0xdd));
+        server.await.unwrap();
     }
 }
