@@ -16,7 +16,12 @@ use crate::http::{Body, Query, json, no_content, read_json};
 use crate::network::{CreateNetwork, Driver, NetworkRecord, to_json};
 use crate::services::Services;
 
-fn matches_filters(n: &NetworkRecord, filters: &HashMap<String, Vec<String>>) -> ApiResult<bool> {
+/// dockerd's network filters; `used` says whether a container is attached.
+fn matches_filters(
+    n: &NetworkRecord,
+    used: bool,
+    filters: &HashMap<String, Vec<String>>,
+) -> ApiResult<bool> {
     for (key, values) in filters {
         if values.is_empty() {
             continue;
@@ -38,7 +43,14 @@ fn matches_filters(n: &NetworkRecord, filters: &HashMap<String, Vec<String>>) ->
                 Some((k, val)) => n.labels.get(k).is_some_and(|x| x == val),
                 None => n.labels.contains_key(v.as_str()),
             }),
-            "dangling" => true,
+            "dangling" => {
+                let dangling = !used && !n.predefined;
+                values.iter().any(|v| match v.as_str() {
+                    "true" | "1" => dangling,
+                    "false" | "0" => !dangling,
+                    _ => false,
+                })
+            }
             other => return Err(ApiError::invalid(format!("invalid filter '{other}'"))),
         };
         if !hit {
@@ -53,7 +65,8 @@ pub async fn list(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
     let filters = q.filters()?;
     let mut out = Vec::new();
     for n in svc.networks.all() {
-        if matches_filters(&n, &filters)? {
+        let used = !svc.networks.endpoints(&n.id).is_empty();
+        if matches_filters(&n, used, &filters)? {
             out.push(to_json(&n, &[]));
         }
     }
@@ -205,16 +218,21 @@ mod tests {
     fn filters_match_like_dockerd() {
         let f = |k: &str, v: &str| HashMap::from([(k.to_owned(), vec![v.to_owned()])]);
         let n = rec("berth-web", false);
-        assert!(matches_filters(&n, &f("name", "web")).unwrap());
-        assert!(!matches_filters(&n, &f("name", "db")).unwrap());
-        assert!(matches_filters(&n, &f("id", "abab")).unwrap());
-        assert!(matches_filters(&n, &f("type", "custom")).unwrap());
-        assert!(!matches_filters(&rec("bridge", true), &f("type", "custom")).unwrap());
-        assert!(matches_filters(&n, &f("label", "team=a")).unwrap());
-        assert!(!matches_filters(&n, &f("label", "team=b")).unwrap());
-        assert!(matches_filters(&n, &f("driver", "bridge")).unwrap());
+        assert!(matches_filters(&n, false, &f("name", "web")).unwrap());
+        assert!(!matches_filters(&n, false, &f("name", "db")).unwrap());
+        assert!(matches_filters(&n, false, &f("id", "abab")).unwrap());
+        assert!(matches_filters(&n, false, &f("type", "custom")).unwrap());
+        assert!(!matches_filters(&rec("bridge", true), false, &f("type", "custom")).unwrap());
+        assert!(matches_filters(&n, false, &f("label", "team=a")).unwrap());
+        assert!(!matches_filters(&n, false, &f("label", "team=b")).unwrap());
+        assert!(matches_filters(&n, false, &f("driver", "bridge")).unwrap());
+        assert!(matches_filters(&n, false, &f("dangling", "true")).unwrap());
+        assert!(!matches_filters(&n, true, &f("dangling", "true")).unwrap());
+        assert!(!matches_filters(&rec("bridge", true), false, &f("dangling", "true")).unwrap());
         assert_eq!(
-            matches_filters(&n, &f("type", "x")).unwrap_err().message,
+            matches_filters(&n, false, &f("type", "x"))
+                .unwrap_err()
+                .message,
             "invalid filter: 'type'='x'"
         );
     }
