@@ -470,6 +470,57 @@ mod tests {
                 .message,
             "network-scoped alias is supported only for containers in user defined networks"
         );
+        let with_ip = |ip: &str| NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                "bridge".into(),
+                EndpointSettings {
+                    ipam_config: Some(berth::api::models::EndpointIpamConfig {
+                        ipv4_address: Some(ip.into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )])),
+        };
+        assert_eq!(
+            validate(&svc, &cfg, &host("bridge"), Some(&with_ip("10.215.0.9")))
+                .unwrap_err()
+                .message,
+            "user specified IP address is supported on user defined networks only"
+        );
+        let user = svc
+            .create(
+                crate::network::CreateNetwork {
+                    name: "berth-u".into(),
+                    subnet: Some("10.216.0.0/24".parse().unwrap()),
+                    ..Default::default()
+                },
+                &[],
+            )
+            .unwrap();
+        let mut outside = with_ip("10.9.9.9");
+        let eps = outside.endpoints_config.as_mut().unwrap();
+        let settings = eps.remove("bridge").unwrap();
+        eps.insert("berth-u".into(), settings);
+        assert_eq!(
+            validate(&svc, &cfg, &host("berth-u"), Some(&outside))
+                .unwrap_err()
+                .message,
+            "no configured subnet or ip-range contain the IP address 10.9.9.9"
+        );
+        assert_eq!(user.name, "berth-u");
+        let two = NetworkingConfig {
+            endpoints_config: Some(HashMap::from([
+                ("a".into(), EndpointSettings::default()),
+                ("b".into(), EndpointSettings::default()),
+            ])),
+        };
+        assert_eq!(
+            validate(&svc, &cfg, &host("bridge"), Some(&two))
+                .unwrap_err()
+                .message,
+            "Container cannot be connected to network endpoints: a, b"
+        );
         let bad_mac = ContainerConfig {
             mac_address: Some("nope".into()),
             ..Default::default()
