@@ -72,6 +72,18 @@ impl NetworkService {
         if self.config.ip_forward {
             sysctl::enable_ip_forward().map_err(kernel)?;
         }
+        // The kernel still has the previous daemon's table. Every change
+        // rewrites it whole, so the recorded port rules go in first: the
+        // published ports of running containers keep working while the
+        // containers are adopted (adoption then drops the dead ones).
+        if let Some(fw) = self.firewall.lock().expect("firewall lock").as_mut() {
+            for sb in self.sandbox_store.load()? {
+                let rules = port_rules(&sb);
+                if !rules.is_empty() {
+                    fw.set_ports(&sb.container_id, rules).map_err(kernel)?;
+                }
+            }
+        }
         for net in self.all() {
             if net.driver == Driver::Bridge {
                 self.ensure_network(&net).await?;
