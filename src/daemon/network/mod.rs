@@ -161,6 +161,8 @@ pub struct NetworkService {
     live: Mutex<HashMap<String, runtime::Live>>,
     /// Our nftables table's desired state (`None` with `--iptables=false`).
     firewall: Mutex<Option<berth::network::nft::Firewall>>,
+    /// The network rules already in the firewall, by bridge.
+    net_rules: Mutex<HashMap<String, berth::network::nft::NetworkRules>>,
     /// rtnetlink in the host's namespace, connected by [`NetworkService::init_kernel`].
     netlink: OnceLock<berth::network::link::Netlink>,
     /// Serialises sandbox setup and teardown (IPAM files, firewall batches).
@@ -351,6 +353,7 @@ impl NetworkService {
             sandboxes: Arc::new(RwLock::new(HashMap::new())),
             live: Mutex::new(HashMap::new()),
             firewall: Mutex::new(firewall),
+            net_rules: Mutex::new(HashMap::new()),
             netlink: OnceLock::new(),
             kernel_lock: tokio::sync::Mutex::new(()),
         })

@@ -137,12 +137,17 @@ impl NetworkService {
             tracing::warn!(bridge = %net.bridge, error = %e, "published ports on 127.0.0.1 will not work");
         }
         if let Some(fw) = self.firewall.lock().expect("firewall lock").as_mut() {
-            fw.set_network(NetworkRules {
+            let rules = NetworkRules {
                 bridge: net.bridge.clone(),
                 subnet: addr.network(),
                 internal: net.internal,
-            })
-            .map_err(kernel)?;
+            };
+            let mut applied = self.net_rules.lock().expect("rules lock");
+            // Unchanged rules are not applied again at every container start.
+            if applied.get(&net.bridge) != Some(&rules) {
+                fw.set_network(rules.clone()).map_err(kernel)?;
+                applied.insert(net.bridge.clone(), rules);
+            }
         }
         Ok(())
     }
@@ -151,10 +156,14 @@ impl NetworkService {
     /// the caller).
     pub async fn remove_network_kernel(&self, net: &NetworkRecord) -> Result<(), NetworkError> {
         let mut failures = Vec::new();
-        if let Some(fw) = self.firewall.lock().expect("firewall lock").as_mut()
-            && let Err(e) = fw.remove_network(&net.bridge)
-        {
-            failures.push(e.to_string());
+        if let Some(fw) = self.firewall.lock().expect("firewall lock").as_mut() {
+            self.net_rules
+                .lock()
+                .expect("rules lock")
+                .remove(&net.bridge);
+            if let Err(e) = fw.remove_network(&net.bridge) {
+                failures.push(e.to_string());
+            }
         }
         if let Err(e) = self.nl()?.delete_link(&net.bridge).await {
             failures.push(e.to_string());
