@@ -327,7 +327,7 @@ fn containers_on_a_user_network_resolve_each_other() {
     let client = json!({"HostConfig": {"NetworkMode": "berth-dns"}});
     let short = &web[..12];
     let script = format!(
-        "cat /etc/resolv.conf; nslookup berth-web; wget -q -O - http://berth-web/ && \
+        "cat /etc/resolv.conf; nslookup berth-web; nslookup {ip}; wget -q -O - http://berth-web/ && \
          wget -q -O - http://berth-alias/ && wget -q -O - http://{short}/"
     );
     let (code, out) = run(&d, client, &["sh", "-c", &script]);
@@ -335,6 +335,7 @@ fn containers_on_a_user_network_resolve_each_other() {
     assert!(out.contains("nameserver 127.0.0.11\n"), "{out}");
     assert!(out.contains("options ndots:0"), "{out}");
     assert!(out.contains(&format!("Address: {ip}")), "{out}");
+    assert!(out.contains("berth-web.berth-dns"), "reverse lookup: {out}");
     assert_eq!(out.matches("berth-hello").count(), 3, "{out}");
     // The default bridge has no embedded DNS: the host's resolvers, and
     // /etc/hosts naming the container's own address.

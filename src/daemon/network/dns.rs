@@ -27,14 +27,25 @@ const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause after a failed receive or accept (out of descriptors, ...).
 const ERROR_BACKOFF: Duration = Duration::from_millis(50);
 const TYPE_A: u16 = 1;
+const TYPE_PTR: u16 = 12;
 const CLASS_IN: u16 = 1;
 const RCODE_FORMERR: u8 = 1;
 const RCODE_SERVFAIL: u8 = 2;
 const RCODE_NOTIMP: u8 = 4;
 
-/// Looks a name up (lower case, no trailing dot) among the containers the
-/// asking container shares a network with; `None` when the name is unknown.
-pub type Lookup = Arc<dyn Fn(&str) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
+/// The names a resolver answers for: the containers the asking container
+/// shares a network with.
+pub trait Names: Send + Sync {
+    /// The addresses of `name` (lower case, no trailing dot); `None` when
+    /// the name is unknown (the query is then forwarded).
+    fn addresses(&self, name: &str) -> Option<Vec<Ipv4Addr>>;
+    /// The name for a reverse lookup of `ip` (`container.network`), if it
+    /// is a container's.
+    fn name_of(&self, ip: Ipv4Addr) -> Option<String>;
+}
+
+/// A shared [`Names`].
+pub type Lookup = Arc<dyn Names>;
 
 /// The question of a query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,9 +101,53 @@ pub fn parse_query(msg: &[u8]) -> Result<Question, u8> {
     })
 }
 
+/// The address a reverse name (`4.3.2.1.in-addr.arpa`) stands for.
+fn reverse_ip(name: &str) -> Option<Ipv4Addr> {
+    let octets: Vec<u8> = name
+        .strip_suffix(".in-addr.arpa")?
+        .split('.')
+        .map(|o| o.parse().ok())
+        .collect::<Option<_>>()?;
+    match octets.as_slice() {
+        [d, c, b, a] => Some(Ipv4Addr::new(*a, *b, *c, *d)),
+        _ => None,
+    }
+}
+
+/// `name` in DNS wire format (labels, then the root).
+fn encode_name(name: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 2);
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        let label = &label.as_bytes()[..label.len().min(63)];
+        out.push(label.len() as u8);
+        out.extend_from_slice(label);
+    }
+    out.push(0);
+    out
+}
+
+/// One answer record pointing back at the question's name.
+fn record(out: &mut Vec<u8>, rtype: u16, rdata: &[u8]) {
+    out.extend_from_slice(&[0xc0, 0x0c]);
+    out.extend_from_slice(&rtype.to_be_bytes());
+    out.extend_from_slice(&CLASS_IN.to_be_bytes());
+    out.extend_from_slice(&TTL.to_be_bytes());
+    out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    out.extend_from_slice(rdata);
+}
+
 /// A response to `query` with `rcode` and the A records `answers`; the
 /// question is copied when it parsed (`q`).
 pub fn response(query: &[u8], q: Option<&Question>, rcode: u8, answers: &[Ipv4Addr]) -> Vec<u8> {
+    let mut out = header(query, q, rcode, answers.len());
+    for ip in answers {
+        record(&mut out, TYPE_A, &ip.octets());
+    }
+    out
+}
+
+/// The header and question of a response with `count` answers.
+fn header(query: &[u8], q: Option<&Question>, rcode: u8, count: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(query.get(..2).unwrap_or(&[0, 0]));
     let rd = query.get(2).map_or(0, |b| b & 0x01);
@@ -102,18 +157,10 @@ pub fn response(query: &[u8], q: Option<&Question>, rcode: u8, answers: &[Ipv4Ad
     out.push(0x80 | (rcode & 0x0f));
     let qd: u16 = u16::from(q.is_some());
     out.extend_from_slice(&qd.to_be_bytes());
-    out.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+    out.extend_from_slice(&(count as u16).to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0]);
     if let Some(q) = q {
         out.extend_from_slice(&query[12..q.end]);
-        for ip in answers {
-            out.extend_from_slice(&[0xc0, 0x0c]);
-            out.extend_from_slice(&TYPE_A.to_be_bytes());
-            out.extend_from_slice(&CLASS_IN.to_be_bytes());
-            out.extend_from_slice(&TTL.to_be_bytes());
-            out.extend_from_slice(&4u16.to_be_bytes());
-            out.extend_from_slice(&ip.octets());
-        }
     }
     out
 }
@@ -122,8 +169,14 @@ pub fn response(query: &[u8], q: Option<&Question>, rcode: u8, answers: &[Ipv4Ad
 fn answer_locally(query: &[u8], lookup: &Lookup) -> Option<Vec<u8>> {
     match parse_query(query) {
         Err(rcode) => Some(response(query, None, rcode, &[])),
+        Ok(q) if q.qtype == TYPE_PTR => {
+            let name = lookup.name_of(reverse_ip(&q.name)?)?;
+            let mut out = header(query, Some(&q), 0, 1);
+            record(&mut out, TYPE_PTR, &encode_name(&name));
+            Some(out)
+        }
         Ok(q) => {
-            let ips = lookup(&q.name)?;
+            let ips = lookup.addresses(&q.name)?;
             // A known name has no other record types: an empty NOERROR.
             let answers = if q.qtype == TYPE_A && q.qclass == CLASS_IN {
                 ips
@@ -309,8 +362,40 @@ mod tests {
         q
     }
 
+    struct Fixed;
+
+    impl Names for Fixed {
+        fn addresses(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
+            (name == "web").then(|| vec![Ipv4Addr::new(10, 0, 0, 2)])
+        }
+        fn name_of(&self, ip: Ipv4Addr) -> Option<String> {
+            (ip == Ipv4Addr::new(10, 0, 0, 2)).then(|| "web.berth-net".to_owned())
+        }
+    }
+
     fn lookup() -> Lookup {
-        Arc::new(|name: &str| (name == "web").then(|| vec![Ipv4Addr::new(10, 0, 0, 2)]))
+        Arc::new(Fixed)
+    }
+
+    #[tokio::test]
+    async fn container_addresses_resolve_back_to_name_dot_network() {
+        let reply = resolve(
+            &query("2.0.0.10.in-addr.arpa", TYPE_PTR),
+            &lookup(),
+            &[],
+            false,
+        )
+        .await;
+        assert_eq!(reply[3] & 0x0f, 0);
+        assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 1);
+        let mut want = b"\x03web\x09berth-net\x00".to_vec();
+        want.splice(0..0, [0, TYPE_PTR as u8, 0, 1, 0, 0, 0x02, 0x58, 0, 15]);
+        assert!(reply.ends_with(&want), "{reply:?}");
+        assert_eq!(
+            reverse_ip("4.3.2.1.in-addr.arpa"),
+            Some(Ipv4Addr::new(1, 2, 3, 4))
+        );
+        assert_eq!(reverse_ip("3.2.1.in-addr.arpa"), None);
     }
 
     #[test]

@@ -489,16 +489,9 @@ impl NetworkService {
             .filter(|e| e.dns)
             .map(|e| e.network_id.clone())
             .collect();
-        let table = self.sandboxes.clone();
-        let lookup: dns::Lookup = Arc::new(move |name: &str| {
-            let sbs = table.read().expect("sandbox lock");
-            let ips: Vec<Ipv4Addr> = sbs
-                .values()
-                .flat_map(|s| networks.iter().filter_map(|n| s.names_on(n)))
-                .filter(|(names, _)| names.iter().any(|n| n.eq_ignore_ascii_case(name)))
-                .map(|(_, ip)| ip)
-                .collect();
-            (!ips.is_empty()).then_some(ips)
+        let lookup: dns::Lookup = Arc::new(NetNames {
+            table: self.sandboxes.clone(),
+            networks,
         });
         let upstream = if sb.endpoints.iter().all(|e| e.internal) {
             Vec::new()
@@ -727,6 +720,37 @@ impl NetworkService {
             }
             tracing::info!(%id, "adopted network sandbox");
         }
+    }
+}
+
+/// What a container's resolver answers: the containers on its networks
+/// with names (user networks), as the sandboxes table has them now.
+struct NetNames {
+    table: Arc<std::sync::RwLock<std::collections::HashMap<String, Sandbox>>>,
+    /// The asking container's networks with names.
+    networks: Vec<String>,
+}
+
+impl dns::Names for NetNames {
+    fn addresses(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
+        let sbs = self.table.read().expect("sandbox lock");
+        let ips: Vec<Ipv4Addr> = sbs
+            .values()
+            .flat_map(|s| self.networks.iter().filter_map(|n| s.names_on(n)))
+            .filter(|(names, _)| names.iter().any(|n| n.eq_ignore_ascii_case(name)))
+            .map(|(_, ip)| ip)
+            .collect();
+        (!ips.is_empty()).then_some(ips)
+    }
+
+    fn name_of(&self, ip: Ipv4Addr) -> Option<String> {
+        let sbs = self.table.read().expect("sandbox lock");
+        sbs.values().find_map(|s| {
+            s.endpoints
+                .iter()
+                .find(|e| e.address.addr == ip && self.networks.contains(&e.network_id))
+                .map(|e| format!("{}.{}", s.container_name, e.network_name))
+        })
     }
 }
 
