@@ -732,14 +732,35 @@ struct NetNames {
 }
 
 impl dns::Names for NetNames {
+    /// `name`, or (as dockerd) `name.network` limited to that network.
     fn addresses(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
         let sbs = self.table.read().expect("sandbox lock");
-        let ips: Vec<Ipv4Addr> = sbs
-            .values()
-            .flat_map(|s| self.networks.iter().filter_map(|n| s.names_on(n)))
-            .filter(|(names, _)| names.iter().any(|n| n.eq_ignore_ascii_case(name)))
-            .map(|(_, ip)| ip)
-            .collect();
+        let find = |wanted: &str, network: Option<&str>| -> Vec<Ipv4Addr> {
+            sbs.values()
+                .flat_map(|s| {
+                    self.networks
+                        .iter()
+                        .filter(|n| {
+                            network.is_none_or(|want| {
+                                s.endpoints.iter().any(|e| {
+                                    &e.network_id == *n && e.network_name.eq_ignore_ascii_case(want)
+                                })
+                            })
+                        })
+                        .filter_map(|n| s.names_on(n))
+                })
+                .filter(|(names, _)| names.iter().any(|n| n.eq_ignore_ascii_case(wanted)))
+                .map(|(_, ip)| ip)
+                .collect()
+        };
+        let mut ips = find(name, None);
+        let mut rest = name;
+        while ips.is_empty()
+            && let Some((prefix, _)) = rest.rsplit_once('.')
+        {
+            ips = find(prefix, Some(&name[prefix.len() + 1..]));
+            rest = prefix;
+        }
         (!ips.is_empty()).then_some(ips)
     }
 
