@@ -90,6 +90,21 @@ pub struct ContainerSpec {
     /// json-file without rotation when absent.
     #[serde(default)]
     pub log: crate::logging::LogConfig,
+    /// The container's cgroup and its limits: created by the supervisor
+    /// before the init is forked, joined by the init before it unshares the
+    /// cgroup namespace, removed after the exit. `None`: the container stays
+    /// in the supervisor's cgroups.
+    #[serde(default)]
+    pub cgroup: Option<CgroupSpec>,
+}
+
+/// Where a container's cgroup goes and what limits it starts with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupSpec {
+    /// The cgroup dirs ([`Hierarchy::container`](super::cgroups::Hierarchy::container)).
+    pub paths: super::cgroups::CgroupPaths,
+    /// The limits applied at creation.
+    pub resources: super::cgroups::Resources,
 }
 
 /// One resource limit, as Docker's `Ulimits` entries give it.
@@ -253,6 +268,7 @@ pub(crate) mod tests {
             "no_new_privileges",
             "group_add",
             "log",
+            "cgroup",
         ] {
             json.as_object_mut().unwrap().remove(f).unwrap();
         }
