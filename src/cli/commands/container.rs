@@ -115,6 +115,9 @@ pub struct RunArgs {
     /// Log driver options
     #[arg(long = "log-opt", value_name = "list")]
     log_opt: Vec<String>,
+    /// Resource limits (cgroups)
+    #[command(flatten)]
+    resources: super::resources::ResourceArgs,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -415,7 +418,7 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
         .then(stdout_size)
         .flatten()
         .map(|(h, w)| vec![i32::from(h), i32::from(w)]);
-    let host_config = HostConfig {
+    let mut host_config = HostConfig {
         auto_remove: Some(args.rm),
         privileged: Some(args.privileged),
         cap_add: (!args.cap_add.is_empty()).then(|| args.cap_add.clone()),
@@ -428,6 +431,7 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
         log_config: Some(log_config),
         ..Default::default()
     };
+    args.resources.apply(&mut host_config).map_err(opt_err)?;
     Ok(CreateBody {
         config,
         host_config,

@@ -7,6 +7,8 @@ pub mod image;
 pub mod lifecycle;
 pub mod logs;
 pub mod ps;
+pub mod resources;
+pub mod stats;
 pub mod system;
 
 use std::io::Write;
