@@ -49,6 +49,9 @@ pub struct Flags {
     /// Default log driver options (key=value, repeatable)
     #[arg(long = "log-opt", value_name = "key=value")]
     pub log_opts: Vec<String>,
+    /// Parent cgroup of all containers (relative to each hierarchy's root)
+    #[arg(long)]
+    pub cgroup_parent: Option<String>,
 }
 
 /// The keys of daemon.json berthd understands (dockerd's names).
@@ -69,6 +72,8 @@ struct FileConfig {
     log_driver: Option<String>,
     #[serde(rename = "log-opts")]
     log_opts: Option<BTreeMap<String, String>>,
+    #[serde(rename = "cgroup-parent")]
+    cgroup_parent: Option<String>,
 }
 
 /// The effective configuration.
@@ -92,6 +97,9 @@ pub struct Config {
     pub log_driver: String,
     /// Containers' default log driver options (`log-opts`).
     pub log_opts: BTreeMap<String, String>,
+    /// Parent cgroup of containers without their own `CgroupParent`
+    /// (`cgroup-parent`, default [`DEFAULT_CGROUP_PARENT`]).
+    pub cgroup_parent: String,
 }
 
 /// A configuration that cannot be used.
@@ -136,6 +144,9 @@ pub enum ConfigError {
     #[error("invalid key/value pair format in --log-opt: {0}")]
     LogOpt(String),
 }
+
+/// Default parent cgroup (dockerd's cgroupfs driver uses `/docker`).
+pub const DEFAULT_CGROUP_PARENT: &str = "berth";
 
 /// Default log driver, as dockerd's.
 pub const DEFAULT_LOG_DRIVER: &str = "json-file";
@@ -215,6 +226,7 @@ impl Config {
         let log_level = merge("log-level", flags.log_level, file.log_level)?;
         let log_driver = merge("log-driver", flags.log_driver, file.log_driver)?;
         let log_opts = merge("log-opts", log_opt_flags(&flags.log_opts)?, file.log_opts)?;
+        let cgroup_parent = merge("cgroup-parent", flags.cgroup_parent, file.cgroup_parent)?;
         let exec_root = exec_root.unwrap_or_else(|| PathBuf::from("/run/berth"));
         let socket = match hosts.as_deref() {
             None | Some([]) => exec_root.join("berth.sock"),
@@ -237,6 +249,9 @@ impl Config {
                 .filter(|d| !d.is_empty())
                 .unwrap_or_else(|| DEFAULT_LOG_DRIVER.to_owned()),
             log_opts: log_opts.unwrap_or_default(),
+            cgroup_parent: cgroup_parent
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| DEFAULT_CGROUP_PARENT.to_owned()),
         })
     }
 }
@@ -294,6 +309,25 @@ mod tests {
         std::fs::write(&cfg, r#"{"debug": "yes"}"#).unwrap();
         let err = Config::resolve(flags(&["--config-file", cfg.to_str().unwrap()])).unwrap_err();
         assert!(err.to_string().contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn cgroup_parent_defaults_to_berth_and_comes_from_flag_or_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("daemon.json");
+        let path = cfg.to_str().unwrap();
+        std::fs::write(&cfg, "{}").unwrap();
+        let c = Config::resolve(flags(&["--config-file", path])).unwrap();
+        assert_eq!(c.cgroup_parent, "berth");
+        let c =
+            Config::resolve(flags(&["--config-file", path, "--cgroup-parent", "/x/y"])).unwrap();
+        assert_eq!(c.cgroup_parent, "/x/y");
+        std::fs::write(&cfg, r#"{"cgroup-parent": "from-file"}"#).unwrap();
+        let c = Config::resolve(flags(&["--config-file", path])).unwrap();
+        assert_eq!(c.cgroup_parent, "from-file");
+        let err =
+            Config::resolve(flags(&["--config-file", path, "--cgroup-parent", "a"])).unwrap_err();
+        assert!(err.to_string().contains("cgroup-parent"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod http;
 mod lock;
 mod server;
 mod services;
+mod stats;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use tracing_subscriber::EnvFilter;
 use berth::image::ImageStore;
 
 use crate::config::{Config, Flags};
-use crate::containers::ContainerService;
+use crate::containers::{Cgroups, ContainerService};
 use crate::services::Services;
 
 fn main() -> ExitCode {
@@ -70,8 +71,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let _lock = lock::DataRootLock::acquire(&config.data_root)?;
     let images = ImageStore::open(&config.data_root)?;
     let exe = supervisor_binary()?;
+    let cgroups = Cgroups::detect(config.cgroup_parent.clone());
+    cgroups.check_parent().context("invalid cgroup-parent")?;
     let containers = Arc::new(
-        ContainerService::open(&config.data_root, &config.exec_root, exe)
+        ContainerService::open(&config.data_root, &config.exec_root, exe, cgroups)
             .context("loading container state")?,
     );
     // Before the socket is bound: clients never see a half-recovered table.
@@ -89,6 +92,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         config: config.clone(),
         images,
         containers,
+        stats: Arc::new(stats::Collector::new()),
     });
     server::serve(listener, svc, shutdown_signal()).await;
     tracing::info!("shutting down");

@@ -7,6 +7,7 @@ use berth::image::ImageStore;
 
 use crate::config::Config;
 use crate::containers::ContainerService;
+use crate::stats::Collector;
 
 /// Everything a request handler can use.
 pub struct Services {
@@ -16,4 +17,6 @@ pub struct Services {
     pub images: ImageStore,
     /// Containers.
     pub containers: Arc<ContainerService>,
+    /// Containers' last statistics samples.
+    pub stats: Arc<Collector>,
 }

@@ -121,6 +121,7 @@ pub struct TestDaemon {
     pidfile: PathBuf,
     log: PathBuf,
     docker_config: PathBuf,
+    cgroup_parent: String,
     child: Option<Child>,
     external: bool,
 }
@@ -139,6 +140,11 @@ impl TestDaemon {
         let dir = berth_tempdir("test");
         let docker_config = dir.join("docker-config");
         fs::create_dir(&docker_config).expect("create the docker client config dir");
+        let cgroup_parent = dir
+            .file_name()
+            .expect("a test dir has a name")
+            .to_string_lossy()
+            .into_owned();
         let mut d = TestDaemon {
             socket: dir.join("berth.sock"),
             data_root: dir.join("data"),
@@ -146,6 +152,7 @@ impl TestDaemon {
             pidfile: dir.join("berthd.pid"),
             log: dir.join("berthd.log"),
             docker_config,
+            cgroup_parent,
             dir,
             child: None,
             external: false,
@@ -161,7 +168,8 @@ impl TestDaemon {
             return d;
         }
         let config_file = d.dir.join("daemon.json");
-        fs::write(&config_file, config_json).expect("write the daemon's config file");
+        fs::write(&config_file, d.isolating_config(config_json, extra_args))
+            .expect("write the daemon's config file");
         let log = fs::File::create(&d.log).expect("create the daemon log file");
         let child = berthd_command(
             &d.socket,
@@ -178,6 +186,27 @@ impl TestDaemon {
         d.child = Some(child);
         d.wait_ready();
         d
+    }
+
+    /// `config_json` plus this test's own `cgroup-parent` (unless the test
+    /// sets one itself), so parallel tests never share a cgroup and the
+    /// teardown knows what to remove. Text that is not a JSON object is kept
+    /// as is: tests of bad config files need it.
+    fn isolating_config(&self, config_json: &str, extra_args: &[&str]) -> String {
+        let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str(config_json) else {
+            return config_json.to_owned();
+        };
+        if !extra_args.contains(&"--cgroup-parent") {
+            map.entry("cgroup-parent")
+                .or_insert_with(|| self.cgroup_parent.clone().into());
+        }
+        serde_json::Value::Object(map).to_string()
+    }
+
+    /// The daemon's default cgroup parent: unique to this test, named
+    /// `berth-test-…`, removed from every hierarchy by the teardown.
+    pub fn cgroup_parent(&self) -> &str {
+        &self.cgroup_parent
     }
 
     /// Gives a test a clean external daemon: removes all its containers and
@@ -482,6 +511,7 @@ impl TestDaemon {
         }
         if !self.external {
             problems.extend(teardown_dir(&self.dir));
+            problems.extend(remove_cgroup_trees(&self.cgroup_parent));
         } else if let Err(e) = fs::remove_dir_all(&self.dir) {
             problems.push(format!("remove {}: {e}", self.dir.display()));
         }
@@ -618,6 +648,55 @@ pub fn teardown_dir(dir: &Path) -> Vec<String> {
         && let Err(e) = fs::remove_dir_all(dir)
     {
         problems.push(format!("remove {}: {e}", dir.display()));
+    }
+    problems
+}
+
+/// Removes the cgroup `parent` and everything below it from every mounted
+/// cgroup hierarchy (v1 controllers and the unified one), retrying while
+/// the kernel still frees killed processes.
+pub fn remove_cgroup_trees(parent: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let roots = mountinfo.lines().filter_map(|line| {
+        let (pre, post) = line.split_once(" - ")?;
+        let fstype = post.split(' ').next()?;
+        let mount_point = pre.split(' ').nth(4)?;
+        matches!(fstype, "cgroup" | "cgroup2").then(|| PathBuf::from(mount_point))
+    });
+    for root in roots {
+        let top = root.join(parent.trim_start_matches('/'));
+        if !top.exists() {
+            continue;
+        }
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        let mut stack = vec![top.clone()];
+        while let Some(d) = stack.pop() {
+            if let Ok(entries) = fs::read_dir(&d) {
+                stack.extend(
+                    entries
+                        .flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.path()),
+                );
+            }
+            dirs.push(d);
+        }
+        // Children were pushed after their parents: remove in reverse.
+        for d in dirs.iter().rev() {
+            let deadline = Instant::now() + STOP_BOUND;
+            loop {
+                match fs::remove_dir(d) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+                    Err(e) => {
+                        problems.push(format!("remove cgroup {}: {e}", d.display()));
+                        break;
+                    }
+                }
+            }
+        }
     }
     problems
 }

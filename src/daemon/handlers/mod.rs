@@ -4,4 +4,5 @@
 pub mod containers;
 pub mod images;
 pub mod logs;
+pub mod resources;
 pub mod system;
