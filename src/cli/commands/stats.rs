@@ -594,7 +594,9 @@ pub async fn stats(ctx: &Ctx, args: StatsArgs) -> Result<(), CliError> {
     result
 }
 
-/// Docker's ticker loop: render every 500 ms (once for `--no-stream`).
+/// Docker's ticker loop: render every 500 ms. `--no-stream` renders once, as
+/// soon as every container has answered: docker waits for its first tick
+/// too, which only adds half a second to every call.
 async fn redraw(
     board: &Board,
     spec: &FormatSpec,
@@ -603,7 +605,8 @@ async fn redraw(
     show_all: bool,
     relist_err: &mut mpsc::Receiver<CliError>,
 ) -> Result<(), CliError> {
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + REDRAW, REDRAW);
+    let first = if stream { REDRAW } else { Duration::ZERO };
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, REDRAW);
     loop {
         ticker.tick().await;
         let entries = board.entries();
