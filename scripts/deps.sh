@@ -17,6 +17,7 @@ PACKAGES=(
   ca-certificates curl         # fetching rustup on a machine without Rust
   python3                      # bench/ generates its test image with it
   docker.io                    # reference dockerd for the round-trip test and bench/
+  python3-docker python3-pytest  # docker-py compatibility suite (tests/compat_py)
 )
 
 if [ "$(id -u)" != 0 ]; then

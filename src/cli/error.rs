@@ -32,6 +32,9 @@ pub enum CliError {
     /// A `--since`/`--until` value that is no time.
     #[error(transparent)]
     TimeArg(#[from] crate::commands::logs::TimeArgError),
+    /// A container's stats stream gave nothing usable.
+    #[error(transparent)]
+    Stats(#[from] crate::commands::stats::StatsError),
     /// A local file could not be used; `op` is Go's verb ("open", "write").
     #[error("{op} {path}: {}", go_io_error(.source))]
     Io {
@@ -76,6 +79,7 @@ impl CliError {
             CliError::Stream(e) => e.class(),
             CliError::Tty(e) => e.class(),
             CliError::TimeArg(e) => e.class(),
+            CliError::Stats(e) => e.class(),
             CliError::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => ErrorClass::NotFound,
                 std::io::ErrorKind::PermissionDenied => ErrorClass::Forbidden,

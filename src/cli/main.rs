@@ -17,7 +17,9 @@ use std::io::Write;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use client::{Client, Host, resolve_host};
-use commands::{Ctx, attach, container, image, lifecycle, logs, network, ps, system};
+use commands::{
+    Ctx, attach, container, image, lifecycle, logs, network, ps, resources, stats, system,
+};
 use error::CliError;
 
 /// A self-sufficient runtime for containers.
@@ -51,6 +53,8 @@ enum Command {
     Ps(ps::PsArgs),
     #[command(flatten)]
     Session(ContainerSessionCommand),
+    #[command(flatten)]
+    Resources(ContainerResourceCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -138,6 +142,22 @@ enum ContainerCommand {
     Inspect(image::ContainerInspectArgs),
     #[command(flatten)]
     Session(ContainerSessionCommand),
+    #[command(flatten)]
+    Resources(ContainerResourceCommand),
+}
+
+/// Container commands acting on the container's cgroup, the same at the top
+/// level and under `container`.
+#[derive(Debug, Subcommand)]
+enum ContainerResourceCommand {
+    /// Pause all processes within one or more containers
+    Pause(resources::PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(resources::PauseArgs),
+    /// Update configuration of one or more containers
+    Update(resources::UpdateArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
 }
 
 /// Image commands from `load` to `tag`, the same at the top level and under
@@ -184,6 +204,9 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Session(c) | Command::Container(ContainerCommand::Session(c)) => {
             dispatch_session(ctx, c).await
         }
+        Command::Resources(c) | Command::Container(ContainerCommand::Resources(c)) => {
+            dispatch_resources(ctx, c).await
+        }
         Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => lifecycle::rm(ctx, a).await,
         Command::Ps(a) => ps::ps(ctx, a, "ps").await,
         Command::Container(ContainerCommand::Ls(a)) => ps::ps(ctx, a, "container ls").await,
@@ -223,6 +246,15 @@ async fn dispatch_session(ctx: &Ctx, command: ContainerSessionCommand) -> Result
         ContainerSessionCommand::Attach(a) => attach::attach(ctx, a).await,
         ContainerSessionCommand::Port(a) => lifecycle::port(ctx, a).await,
         ContainerSessionCommand::Logs(a) => logs::logs(ctx, a).await,
+    }
+}
+
+async fn dispatch_resources(ctx: &Ctx, command: ContainerResourceCommand) -> Result<(), CliError> {
+    match command {
+        ContainerResourceCommand::Pause(a) => resources::pause(ctx, a, "pause").await,
+        ContainerResourceCommand::Unpause(a) => resources::pause(ctx, a, "unpause").await,
+        ContainerResourceCommand::Update(a) => resources::update(ctx, a).await,
+        ContainerResourceCommand::Stats(a) => stats::stats(ctx, a).await,
     }
 }
 

@@ -15,6 +15,8 @@ enum Arity {
     Exactly(usize),
     /// `cli.RequiresRangeArgs(1, 2)`.
     OneOrTwo,
+    /// `cli.RequiresMinArgs(0)`: never a count error.
+    Any,
 }
 
 /// Docker's usage line (after the command path) and arity of a container or
@@ -45,6 +47,9 @@ fn spec(path: &[String]) -> Option<(&'static str, Arity)> {
         "top" => ("CONTAINER [ps OPTIONS]", Arity::AtLeastOne),
         "attach" => ("[OPTIONS] CONTAINER", Arity::Exactly(1)),
         "port" => ("CONTAINER [PRIVATE_PORT[/PROTO]]", Arity::OneOrTwo),
+        "pause" | "unpause" => ("CONTAINER [CONTAINER...]", Arity::AtLeastOne),
+        "update" => ("[OPTIONS] CONTAINER [CONTAINER...]", Arity::AtLeastOne),
+        "stats" => ("[OPTIONS] [CONTAINER...]", Arity::Any),
         _ => return None,
     })
 }
@@ -109,6 +114,7 @@ pub fn docker_error(
                 "requires at least 1 and at most 2 arguments".to_string(),
                 "Run",
             ),
+            Arity::Any => return None,
         };
         Some((
             format!(
@@ -148,6 +154,18 @@ pub fn docker_error(
                 .get_arguments()
                 .find(|a| a.get_long() == Some(long.as_str()))?;
             let value = context_string(e, ContextKind::InvalidValue).unwrap_or_default();
+            let names = match arg.get_short() {
+                Some(s) => format!("-{s}, --{long}"),
+                None => format!("--{long}"),
+            };
+            // Our own value parsers carry Go's reason already.
+            if let Some(reason) = std::error::Error::source(e)
+                .and_then(|s| s.downcast_ref::<crate::commands::resources::FlagValueError>())
+            {
+                return flag_error(format!(
+                    "invalid argument {value:?} for {names:?} flag: {reason}"
+                ));
+            }
             if value.is_empty() {
                 let typed_long = argv.last().is_some_and(|a| *a == format!("--{long}"));
                 return match arg.get_short() {
@@ -157,10 +175,6 @@ pub fn docker_error(
                     _ => flag_error(format!("flag needs an argument: --{long}")),
                 };
             }
-            let names = match arg.get_short() {
-                Some(s) => format!("-{s}, --{long}"),
-                None => format!("--{long}"),
-            };
             let is_int = arg
                 .get_value_names()
                 .is_some_and(|v| v.iter().any(|n| n.as_str() == "int"));
@@ -281,6 +295,36 @@ mod tests {
         let (msg, _) = error_for(&["berth", "network", "prune", "x"]).unwrap();
         assert!(
             msg.starts_with("berth: 'berth network prune' accepts no arguments"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn resource_commands_read_like_docker() {
+        let (msg, code) = error_for(&["berth", "unpause"]).unwrap();
+        assert_eq!(code, 1);
+        assert!(
+            msg.starts_with("berth: 'berth unpause' requires at least 1 argument\n\nUsage:  berth unpause CONTAINER [CONTAINER...]\n"),
+            "{msg}"
+        );
+        // `stats` takes any number of containers: no count error to make.
+        assert_eq!(error_for(&["berth", "stats", "--bogus"]).unwrap().1, 125);
+        let (msg, code) = error_for(&["berth", "container", "update", "--cpus", "x", "c"]).unwrap();
+        assert_eq!(code, 125);
+        assert_eq!(
+            msg,
+            "invalid argument \"x\" for \"--cpus\" flag: failed to parse x as a rational number\n\n\
+             Usage:  berth container update [OPTIONS] CONTAINER [CONTAINER...]\n\n\
+             Run 'berth container update --help' for more information"
+        );
+        let (msg, _) = error_for(&["berth", "run", "-m", "", "busybox"]).unwrap();
+        assert!(
+            msg.starts_with("invalid argument \"\" for \"-m, --memory\" flag: invalid size: ''\n"),
+            "{msg}"
+        );
+        let (msg, _) = error_for(&["berth", "update", "--blkio-weight", "70000", "c"]).unwrap();
+        assert!(
+            msg.starts_with("invalid argument \"70000\" for \"--blkio-weight\" flag: strconv.ParseUint: parsing \"70000\": value out of range\n"),
             "{msg}"
         );
     }

@@ -61,6 +61,9 @@ pub struct Flags {
     /// Turn on net.ipv4.ip_forward
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub ip_forward: Option<bool>,
+    /// Parent cgroup of all containers (relative to each hierarchy's root)
+    #[arg(long)]
+    pub cgroup_parent: Option<String>,
 }
 
 /// The keys of daemon.json berthd understands (dockerd's names).
@@ -86,6 +89,8 @@ struct FileConfig {
     iptables: Option<bool>,
     #[serde(rename = "ip-forward")]
     ip_forward: Option<bool>,
+    #[serde(rename = "cgroup-parent")]
+    cgroup_parent: Option<String>,
 }
 
 /// The effective configuration.
@@ -117,6 +122,9 @@ pub struct Config {
     pub iptables: bool,
     /// Whether berthd turns on IPv4 forwarding (`ip-forward`, default true).
     pub ip_forward: bool,
+    /// Parent cgroup of containers without their own `CgroupParent`
+    /// (`cgroup-parent`, default [`DEFAULT_CGROUP_PARENT`]).
+    pub cgroup_parent: String,
 }
 
 /// A configuration that cannot be used.
@@ -164,6 +172,8 @@ pub enum ConfigError {
 
 /// Linux bridge of the default network when neither flag nor file names one.
 pub const DEFAULT_BRIDGE: &str = "berth0";
+/// Default parent cgroup (dockerd's cgroupfs driver uses `/docker`).
+pub const DEFAULT_CGROUP_PARENT: &str = "berth";
 
 /// Default log driver, as dockerd's.
 pub const DEFAULT_LOG_DRIVER: &str = "json-file";
@@ -247,6 +257,7 @@ impl Config {
         let bip = merge("bip", flags.bip, file.bip)?;
         let iptables = merge("iptables", flags.iptables, file.iptables)?;
         let ip_forward = merge("ip-forward", flags.ip_forward, file.ip_forward)?;
+        let cgroup_parent = merge("cgroup-parent", flags.cgroup_parent, file.cgroup_parent)?;
         let exec_root = exec_root.unwrap_or_else(|| PathBuf::from("/run/berth"));
         let socket = match hosts.as_deref() {
             None | Some([]) => exec_root.join("berth.sock"),
@@ -275,6 +286,9 @@ impl Config {
             bip: bip.filter(|b| !b.is_empty()),
             iptables: iptables.unwrap_or(true),
             ip_forward: ip_forward.unwrap_or(true),
+            cgroup_parent: cgroup_parent
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| DEFAULT_CGROUP_PARENT.to_owned()),
         })
     }
 }
@@ -332,6 +346,25 @@ mod tests {
         std::fs::write(&cfg, r#"{"debug": "yes"}"#).unwrap();
         let err = Config::resolve(flags(&["--config-file", cfg.to_str().unwrap()])).unwrap_err();
         assert!(err.to_string().contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn cgroup_parent_defaults_to_berth_and_comes_from_flag_or_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("daemon.json");
+        let path = cfg.to_str().unwrap();
+        std::fs::write(&cfg, "{}").unwrap();
+        let c = Config::resolve(flags(&["--config-file", path])).unwrap();
+        assert_eq!(c.cgroup_parent, "berth");
+        let c =
+            Config::resolve(flags(&["--config-file", path, "--cgroup-parent", "/x/y"])).unwrap();
+        assert_eq!(c.cgroup_parent, "/x/y");
+        std::fs::write(&cfg, r#"{"cgroup-parent": "from-file"}"#).unwrap();
+        let c = Config::resolve(flags(&["--config-file", path])).unwrap();
+        assert_eq!(c.cgroup_parent, "from-file");
+        let err =
+            Config::resolve(flags(&["--config-file", path, "--cgroup-parent", "a"])).unwrap_err();
+        assert!(err.to_string().contains("cgroup-parent"), "{err}");
     }
 
     #[test]

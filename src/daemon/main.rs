@@ -12,6 +12,7 @@ mod lock;
 mod network;
 mod server;
 mod services;
+mod stats;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use tracing_subscriber::EnvFilter;
 use berth::image::ImageStore;
 
 use crate::config::{Config, Flags};
-use crate::containers::ContainerService;
+use crate::containers::{Cgroups, ContainerService};
 use crate::network::{NetConfig, NetworkService};
 use crate::services::Services;
 
@@ -72,10 +73,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let _lock = lock::DataRootLock::acquire(&config.data_root)?;
     let images = ImageStore::open(&config.data_root)?;
     let exe = supervisor_binary()?;
+    let cgroups = Cgroups::detect(config.cgroup_parent.clone());
+    cgroups.check_parent().context("invalid cgroup-parent")?;
     let networks = Arc::new(open_networks(&config).await?);
     let containers = Arc::new(
-        ContainerService::open(&config.data_root, &config.exec_root, exe, networks.clone())
-            .context("loading container state")?,
+        ContainerService::open(
+            &config.data_root,
+            &config.exec_root,
+            exe,
+            networks.clone(),
+            cgroups,
+        )
+        .context("loading container state")?,
     );
     // Before the socket is bound: clients never see a half-recovered table.
     containers.adopt().await;
@@ -95,6 +104,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         images,
         containers,
         networks,
+        stats: Arc::new(stats::Collector::new()),
     });
     server::serve(listener, svc, shutdown).await;
     tracing::info!("shutting down");

@@ -16,7 +16,7 @@ use tokio::net::UnixListener;
 use berth::api::{API_VERSION, ErrorClass, MIN_API_VERSION};
 
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{containers, images, logs, networks, system};
+use crate::handlers::{containers, images, logs, networks, resources, system};
 use crate::http::{Body, Query, error_response};
 use crate::services::Services;
 
@@ -215,6 +215,10 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
                 (&Method::POST, ["kill"]) => containers::kill(svc, c, id, &q).await,
                 (&Method::POST, ["wait"]) => containers::wait(c, &q).await,
                 (&Method::POST, ["attach"]) => containers::attach(c, &q, req).await,
+                (&Method::POST, ["pause"]) => resources::pause(svc, c).await,
+                (&Method::POST, ["unpause"]) => resources::unpause(svc, c).await,
+                (&Method::POST, ["update"]) => resources::update(svc, c, req.into_body()).await,
+                (&Method::GET, ["stats"]) => resources::stats(svc, c, &q).await,
                 (&Method::DELETE, []) => containers::remove(svc, c, &q).await,
                 _ => Err(not_found()),
             }

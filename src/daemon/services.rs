@@ -8,6 +8,7 @@ use berth::image::ImageStore;
 use crate::config::Config;
 use crate::containers::ContainerService;
 use crate::network::NetworkService;
+use crate::stats::Collector;
 
 /// Everything a request handler can use.
 pub struct Services {
@@ -19,4 +20,6 @@ pub struct Services {
     pub containers: Arc<ContainerService>,
     /// Networks and the containers' sandboxes.
     pub networks: Arc<NetworkService>,
+    /// Containers' last statistics samples.
+    pub stats: Arc<Collector>,
 }

@@ -88,6 +88,13 @@ fn run(
     setup_fds(fds, err_fd).map_err(|e| other(format!("set up stdio: {e}")))?;
     reset_signals();
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    // Join first: the cgroup namespace is rooted where the init is when it
+    // unshares, so the container sees its own cgroup as "/".
+    if let Some(cg) = &spec.cgroup {
+        cg.paths
+            .join(0)
+            .map_err(|e| other(format!("join cgroup: {e}")))?;
+    }
     let mut namespaces = NAMESPACES;
     if spec.host_network {
         namespaces.remove(CloneFlags::CLONE_NEWNET);

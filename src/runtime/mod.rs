@@ -15,6 +15,7 @@
 //! - [`init`], [`rootfs`], [`capabilities`], [`rlimits`], [`devices`],
 //!   [`user`], [`etc`]: what the container init does between fork and exec.
 //! - [`procs`]: the host pids of a container's processes (for `top`).
+//! - [`cgroups`]: cgroup v1/v2 limits, freezer, OOM count and stats.
 //! - [`tty`]: the container's terminal (pty in its own devpts, master sent to the supervisor).
 //!
 //! Files, per container:
@@ -27,13 +28,19 @@
 //!   (bound into the container), `rootfs/` (mount point, used only inside the
 //!   container's mount namespace), `empty/` (lower layer for layerless images).
 //! - data root `STATE_DIR` (`/var/lib/berth/containers/<id>`): `exit.json`
-//!   (`{"version":1,"exit_code":N,"signal":S|null,"finished_at":"RFC3339"}`),
+//!   (`{"version":1,"exit_code":N,"signal":S|null,"finished_at":"RFC3339","oom_killed":B}`),
 //!   written atomically by the supervisor before it reports the exit.
+//! - cgroup ([`cgroups`], when the spec has one): `<parent>/<id>` under every
+//!   hierarchy, created by the supervisor before the fork (with Docker's
+//!   device rules for unprivileged containers on v1), joined by the init
+//!   before it unshares the cgroup namespace, removed by the supervisor after
+//!   the exit (before it reports it).
 //!
 //! The overlay and every other mount exist only in the container's mount
 //! namespace, so nothing stays mounted on the host when the container dies.
 
 pub mod capabilities;
+pub mod cgroups;
 pub mod client;
 pub mod devices;
 pub mod error;

@@ -90,6 +90,12 @@ pub struct ContainerSpec {
     /// json-file without rotation when absent.
     #[serde(default)]
     pub log: crate::logging::LogConfig,
+    /// The container's cgroup and its limits: created by the supervisor
+    /// before the init is forked, joined by the init before it unshares the
+    /// cgroup namespace, removed after the exit. `None`: the container stays
+    /// in the supervisor's cgroups.
+    #[serde(default)]
+    pub cgroup: Option<CgroupSpec>,
     /// A network namespace prepared by the daemon (a bind-mounted nsfs file,
     /// or `/proc/<pid>/ns/net` of another container) that the init joins
     /// instead of unsharing a fresh one with only `lo`.
@@ -132,6 +138,15 @@ pub struct EtcSpec {
     /// (Docker's `--network host`).
     #[serde(default)]
     pub host_files: bool,
+}
+
+/// Where a container's cgroup goes and what limits it starts with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupSpec {
+    /// The cgroup dirs ([`Hierarchy::container`](super::cgroups::Hierarchy::container)).
+    pub paths: super::cgroups::CgroupPaths,
+    /// The limits applied at creation.
+    pub resources: super::cgroups::Resources,
 }
 
 /// One resource limit, as Docker's `Ulimits` entries give it.
@@ -299,6 +314,7 @@ pub(crate) mod tests {
             "netns",
             "host_network",
             "etc",
+            "cgroup",
         ] {
             json.as_object_mut().unwrap().remove(f).unwrap();
         }

@@ -25,6 +25,10 @@ pub struct ExitStatus {
     pub signal: Option<i32>,
     /// When the supervisor reaped the process, RFC 3339 with nanoseconds, UTC.
     pub finished_at: String,
+    /// Whether the OOM killer killed a process of the container's cgroup
+    /// (Docker's `State.OOMKilled`).
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 impl ExitStatus {
@@ -34,6 +38,7 @@ impl ExitStatus {
             exit_code: code,
             signal: None,
             finished_at,
+            oom_killed: false,
         }
     }
 
@@ -43,6 +48,7 @@ impl ExitStatus {
             exit_code: 128 + sig,
             signal: Some(sig),
             finished_at,
+            oom_killed: false,
         }
     }
 }
@@ -129,6 +135,22 @@ mod tests {
         assert_eq!(raw["exit_code"], 137);
         assert_eq!(raw["signal"], 9);
         assert_eq!(read_exit_status(dir.path()), Some(st));
+    }
+
+    #[test]
+    fn oom_killed_round_trips_and_defaults_to_false() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = ExitStatus::killed(9, "2024-01-01T00:00:00Z".into());
+        st.oom_killed = true;
+        write_exit_status(dir.path(), &st).unwrap();
+        assert_eq!(read_exit_status(dir.path()), Some(st));
+        // exit.json written before OOM tracking existed.
+        std::fs::write(
+            dir.path().join(EXIT_FILE),
+            r#"{"version":1,"exit_code":0,"signal":null,"finished_at":"x"}"#,
+        )
+        .unwrap();
+        assert!(!read_exit_status(dir.path()).unwrap().oom_killed);
     }
 
     #[test]

@@ -569,15 +569,46 @@ impl Supervisor {
     /// Forks the container init and waits until it has exec'd the user's
     /// program (the error pipe closes empty) or reported why it could not.
     fn start(&mut self) -> Result<i32, StartFailure> {
-        let fail = |what: &str, e: nix::Error| {
-            StartFailure::new(FailureKind::Other, format!("{what}: {e}"))
-        };
         if self.container.is_some() {
             return Err(StartFailure::new(
                 FailureKind::Other,
                 "container already started",
             ));
         }
+        // The cgroup exists (with its limits) before the init does; the init
+        // joins it itself. The supervisor stays outside, like containerd-shim.
+        if let Some(cg) = &self.spec.cgroup {
+            cg.paths.create(&cg.resources).map_err(|e| {
+                StartFailure::new(FailureKind::Other, format!("create cgroup: {e}"))
+            })?;
+            if !self.spec.privileged
+                && let Err(e) = cg.paths.restrict_devices()
+            {
+                self.remove_cgroup();
+                let msg = format!("restrict cgroup devices: {e}");
+                return Err(StartFailure::new(FailureKind::Other, msg));
+            }
+        }
+        let started = self.fork_init();
+        if started.is_err() {
+            self.remove_cgroup();
+        }
+        started
+    }
+
+    /// Removes the container's cgroup, logging (not failing on) an error.
+    fn remove_cgroup(&self) {
+        if let Some(cg) = &self.spec.cgroup
+            && let Err(e) = cg.paths.remove()
+        {
+            self.log(format!("remove cgroup: {e}"));
+        }
+    }
+
+    fn fork_init(&mut self) -> Result<i32, StartFailure> {
+        let fail = |what: &str, e: nix::Error| {
+            StartFailure::new(FailureKind::Other, format!("{what}: {e}"))
+        };
         let open_null = || {
             File::open("/dev/null")
                 .map(OwnedFd::from)
@@ -900,13 +931,19 @@ impl Supervisor {
         c.status = Some(status);
     }
 
-    /// Records the exit, tells every client, and exits.
+    /// Records the exit, removes the cgroup, tells every client, and exits.
     fn finish(&mut self) -> i32 {
-        let status = self
+        let mut status = self
             .container
             .as_ref()
             .and_then(|c| c.status.clone())
             .expect("finish runs after the container was reaped");
+        if let Some(cg) = &self.spec.cgroup {
+            match cg.paths.oom_kills() {
+                Ok(n) => status.oom_killed = n > 0,
+                Err(e) => self.log(format!("read oom kills: {e}")),
+            }
+        }
         let mut code = 0;
         // Whoever reads exit.json may rely on the log being complete.
         if let Some(w) = self.logger.take()
@@ -921,6 +958,10 @@ impl Supervisor {
             ));
             code = 1;
         }
+        // Before the clients hear of the exit: a restart must not find the
+        // old cgroup disappearing under its new init. The pid namespace dies
+        // with the init, so the cgroup empties at once (rmdir retries briefly).
+        self.remove_cgroup();
         let mut frame = Vec::new();
         proto::encode_json(proto::EXITED, &status, &mut frame);
         for c in &mut self.clients {

@@ -121,6 +121,7 @@ pub struct TestDaemon {
     pidfile: PathBuf,
     log: PathBuf,
     docker_config: PathBuf,
+    cgroup_parent: String,
     child: Option<Child>,
     external: bool,
     /// The network flags a restarted daemon gets again.
@@ -241,6 +242,11 @@ impl TestDaemon {
         let dir = berth_tempdir("test");
         let docker_config = dir.join("docker-config");
         fs::create_dir(&docker_config).expect("create the docker client config dir");
+        let cgroup_parent = dir
+            .file_name()
+            .expect("a test dir has a name")
+            .to_string_lossy()
+            .into_owned();
         let mut d = TestDaemon {
             socket: dir.join("berth.sock"),
             data_root: dir.join("data"),
@@ -248,6 +254,7 @@ impl TestDaemon {
             pidfile: dir.join("berthd.pid"),
             log: dir.join("berthd.log"),
             docker_config,
+            cgroup_parent,
             dir,
             child: None,
             external: false,
@@ -265,7 +272,8 @@ impl TestDaemon {
             return d;
         }
         let config_file = d.dir.join("daemon.json");
-        fs::write(&config_file, config_json).expect("write the daemon's config file");
+        fs::write(&config_file, d.isolating_config(config_json, extra_args))
+            .expect("write the daemon's config file");
         let log = fs::File::create(&d.log).expect("create the daemon log file");
         let child = berthd_command(
             &d.socket,
@@ -283,6 +291,27 @@ impl TestDaemon {
         d.child = Some(child);
         d.wait_ready();
         d
+    }
+
+    /// `config_json` plus this test's own `cgroup-parent` (unless the test
+    /// sets one itself), so parallel tests never share a cgroup and the
+    /// teardown knows what to remove. Text that is not a JSON object is kept
+    /// as is: tests of bad config files need it.
+    fn isolating_config(&self, config_json: &str, extra_args: &[&str]) -> String {
+        let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str(config_json) else {
+            return config_json.to_owned();
+        };
+        if !extra_args.contains(&"--cgroup-parent") {
+            map.entry("cgroup-parent")
+                .or_insert_with(|| self.cgroup_parent.clone().into());
+        }
+        serde_json::Value::Object(map).to_string()
+    }
+
+    /// The daemon's default cgroup parent: unique to this test, named
+    /// `berth-test-…`, removed from every hierarchy by the teardown.
+    pub fn cgroup_parent(&self) -> &str {
+        &self.cgroup_parent
     }
 
     /// Gives a test a clean external daemon: removes all its containers and
@@ -621,6 +650,7 @@ impl TestDaemon {
             let user_bridges = TestNet::user_bridges(&self.data_root);
             problems.extend(teardown_dir(&self.dir));
             problems.extend(self.net.teardown(&user_bridges));
+            problems.extend(remove_cgroup_trees(&self.cgroup_parent));
         } else if let Err(e) = fs::remove_dir_all(&self.dir) {
             problems.push(format!("remove {}: {e}", self.dir.display()));
         }
@@ -757,6 +787,55 @@ pub fn teardown_dir(dir: &Path) -> Vec<String> {
         && let Err(e) = fs::remove_dir_all(dir)
     {
         problems.push(format!("remove {}: {e}", dir.display()));
+    }
+    problems
+}
+
+/// Removes the cgroup `parent` and everything below it from every mounted
+/// cgroup hierarchy (v1 controllers and the unified one), retrying while
+/// the kernel still frees killed processes.
+pub fn remove_cgroup_trees(parent: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let roots = mountinfo.lines().filter_map(|line| {
+        let (pre, post) = line.split_once(" - ")?;
+        let fstype = post.split(' ').next()?;
+        let mount_point = pre.split(' ').nth(4)?;
+        matches!(fstype, "cgroup" | "cgroup2").then(|| PathBuf::from(mount_point))
+    });
+    for root in roots {
+        let top = root.join(parent.trim_start_matches('/'));
+        if !top.exists() {
+            continue;
+        }
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        let mut stack = vec![top.clone()];
+        while let Some(d) = stack.pop() {
+            if let Ok(entries) = fs::read_dir(&d) {
+                stack.extend(
+                    entries
+                        .flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.path()),
+                );
+            }
+            dirs.push(d);
+        }
+        // Children were pushed after their parents: remove in reverse.
+        for d in dirs.iter().rev() {
+            let deadline = Instant::now() + STOP_BOUND;
+            loop {
+                match fs::remove_dir(d) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+                    Err(e) => {
+                        problems.push(format!("remove cgroup {}: {e}", d.display()));
+                        break;
+                    }
+                }
+            }
+        }
     }
     problems
 }
@@ -975,7 +1054,7 @@ pub fn try_request(
         })?;
         while rest.len() < len {
             let mut buf = [0u8; 65536];
-            let n = stream.read(&mut buf)?;
+            let n = read_some(&mut stream, &mut buf)?;
             if n == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -997,6 +1076,17 @@ pub fn try_request(
     })
 }
 
+/// One `read`, retried when a signal interrupts it: a socket with a read
+/// timeout can return EINTR when the test process is stopped and continued.
+fn read_some(mut stream: impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Reads a response head; returns the status, the headers and any body bytes
 /// that arrived with it.
 fn read_head(stream: &mut UnixStream) -> io::Result<(u16, Headers, Vec<u8>)> {
@@ -1006,7 +1096,7 @@ fn read_head(stream: &mut UnixStream) -> io::Result<(u16, Headers, Vec<u8>)> {
             break i;
         }
         let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk)?;
+        let n = read_some(&mut *stream, &mut chunk)?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

@@ -119,6 +119,9 @@ pub struct RunArgs {
     log_opt: Vec<String>,
     #[command(flatten)]
     net: NetFlags,
+    /// Resource limits (cgroups)
+    #[command(flatten)]
+    resources: super::resources::ResourceArgs,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -442,6 +445,7 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
         ..Default::default()
     };
     let networking_config = net.apply(&mut config, &mut host_config);
+    args.resources.apply(&mut host_config).map_err(opt_err)?;
     Ok(CreateBody {
         config,
         host_config,

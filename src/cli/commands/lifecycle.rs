@@ -157,7 +157,7 @@ pub fn rm_query(force: bool, volumes: bool, link: bool) -> String {
 
 /// Docker's `errors.Join` as the command's final error: every message on its
 /// own line, exit 1; nothing when all succeeded.
-fn joined(errors: Vec<String>) -> Result<(), CliError> {
+pub(super) fn joined(errors: Vec<String>) -> Result<(), CliError> {
     if errors.is_empty() {
         Ok(())
     } else {
@@ -169,7 +169,7 @@ fn joined(errors: Vec<String>) -> Result<(), CliError> {
 }
 
 /// A daemon failure worth stopping at once: nobody answers at all.
-fn fatal(e: ClientError) -> Result<String, CliError> {
+pub(super) fn fatal(e: ClientError) -> Result<String, CliError> {
     match e {
         ClientError::Connect { .. } => Err(e.into()),
         other => Ok(other.to_string()),
@@ -178,7 +178,7 @@ fn fatal(e: ClientError) -> Result<String, CliError> {
 
 /// Docker's `parallelOperation`: `POST`/`DELETE` on each container at once,
 /// results in argument order.
-fn parallel(
+pub(super) fn parallel(
     client: &Client,
     method: Method,
     names: &[String],
@@ -198,7 +198,7 @@ fn parallel(
 /// Collects [`parallel`]'s results: names printed on success, errors joined.
 /// With `ignore_missing` (rm -f), a missing container's error goes to stderr
 /// but does not fail the command.
-async fn report(
+pub(super) async fn report(
     names: &[String],
     handles: Vec<JoinHandle<Result<(), ClientError>>>,
     ignore_missing: bool,

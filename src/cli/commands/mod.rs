@@ -8,6 +8,8 @@ pub mod lifecycle;
 pub mod logs;
 pub mod network;
 pub mod ps;
+pub mod resources;
+pub mod stats;
 pub mod system;
 
 use std::io::Write;

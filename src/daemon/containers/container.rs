@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use berth::api::models::{ContainerConfig, EndpointSettings, HostConfig};
+use berth::runtime::cgroups::CgroupPaths;
 use berth::runtime::client::Control;
 
 /// Version of the files in a container's state directory.
@@ -83,6 +84,15 @@ pub struct RunState {
     pub started_at: Option<DateTime<Utc>>,
     /// Last exit, RFC 3339 with nanoseconds as the supervisor recorded it.
     pub finished_at: Option<String>,
+    /// Frozen by `pause` (only while running).
+    #[serde(default)]
+    pub paused: bool,
+    /// The last run ended by the kernel's OOM killer.
+    #[serde(default)]
+    pub oom_killed: bool,
+    /// The cgroup of the current or last run, removed with the container.
+    #[serde(default)]
+    pub cgroup: Option<CgroupPaths>,
 }
 
 impl RunState {
@@ -96,6 +106,9 @@ impl RunState {
             error: String::new(),
             started_at: None,
             finished_at: None,
+            paused: false,
+            oom_killed: false,
+            cgroup: None,
         }
     }
 }
@@ -119,8 +132,8 @@ pub struct Container {
     pub def: Definition,
     /// The current name, without the leading `/` (rename changes it).
     pub(super) name: RwLock<String>,
-    /// Host settings from the create request.
-    pub host_config: HostConfig,
+    /// Host settings from the create request, as `update` changed them.
+    pub(super) host_config: RwLock<HostConfig>,
     /// `<data-root>/containers/<id>`.
     pub state_dir: PathBuf,
     /// `<exec-root>/containers/<id>`.
@@ -150,7 +163,7 @@ impl Container {
         Container {
             name: RwLock::new(def.name.clone()),
             def,
-            host_config,
+            host_config: RwLock::new(host_config),
             state_dir,
             run_dir,
             op: tokio::sync::Mutex::new(()),
@@ -171,6 +184,11 @@ impl Container {
     /// The current name, without the leading `/`.
     pub fn name(&self) -> String {
         self.name.read().expect("name lock").clone()
+    }
+
+    /// A copy of the host settings.
+    pub fn host_config(&self) -> HostConfig {
+        self.host_config.read().expect("host config lock").clone()
     }
 
     /// A copy of the current state.

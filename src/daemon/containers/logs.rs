@@ -67,13 +67,16 @@ pub fn check_defaults(driver: &str, opts: &BTreeMap<String, String>) -> ApiResul
 }
 
 /// The driver a container logs with (json-file when the record predates drivers).
-pub fn driver(c: &Container) -> &str {
+pub fn driver(c: &Container) -> String {
     c.host_config
+        .read()
+        .expect("host config lock")
         .log_config
         .as_ref()
         .and_then(|l| l.typ.as_deref())
         .filter(|t| !t.is_empty())
         .unwrap_or(JSON_FILE)
+        .to_owned()
 }
 
 /// Inspect's `LogPath`: the json-file log, or empty for other drivers.

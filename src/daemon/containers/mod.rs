@@ -1,5 +1,6 @@
 //! The container table: create, start, stop, restart, kill, rename, remove,
-//! wait, attach, and adoption of containers that outlived a previous daemon. Each
+//! wait, attach, pause, unpause, update of limits, and adoption of containers
+//! that outlived a previous daemon (a paused one stays paused). Each
 //! container's files live in `<data-root>/containers/<id>/` (config.json,
 //! hostconfig.json, state.json, upper/, work/) and `<exec-root>/containers/<id>/`
 //! (supervisor socket, spec). The table is rebuilt from those at start.
@@ -10,6 +11,7 @@ pub mod logs;
 pub mod merge;
 mod names;
 pub mod netcfg;
+pub mod resources;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -18,13 +20,17 @@ use std::sync::{Arc, RwLock};
 use chrono::Utc;
 use tokio::sync::mpsc;
 
-use berth::api::models::{ContainerConfig, EndpointSettings, HostConfig, NetworkingConfig};
+use berth::api::models::{
+    ContainerConfig, ContainerUpdateBody, EndpointSettings, HostConfig, NetworkingConfig,
+};
 use berth::fsutil::{atomic_write, create_private_dir, random_id};
 use berth::image::{ImageStore, ImageUser, ResolvedImage};
+use berth::runtime::cgroups::{CgroupPaths, Hierarchy};
 use berth::runtime::client::{self, Event};
-use berth::runtime::spec::ContainerSpec;
+use berth::runtime::spec::{CgroupSpec, ContainerSpec};
 
 pub use container::{Container, Definition, RunState, STATE_VERSION, Status, Stream};
+pub use resources::HostSupport;
 
 use crate::error::{ApiError, ApiResult};
 use crate::network::runtime::SetupRequest;
@@ -36,8 +42,46 @@ pub struct ContainerService {
     data_dir: PathBuf,
     run_dir: PathBuf,
     exe: PathBuf,
+    cgroups: Cgroups,
     table: RwLock<HashMap<String, Arc<Container>>>,
     networks: Arc<NetworkService>,
+}
+
+/// How containers get their cgroups.
+#[derive(Debug, Clone)]
+pub struct Cgroups {
+    /// The host's hierarchy, or why there is no usable one (containers then
+    /// run without a cgroup, and a start that asks for limits fails).
+    pub hierarchy: Result<Hierarchy, String>,
+    /// What the hierarchy can limit.
+    pub support: HostSupport,
+    /// Parent of containers without their own `CgroupParent`.
+    pub parent: String,
+}
+
+impl Cgroups {
+    /// Detects the host's hierarchy once, for the daemon's lifetime.
+    pub fn detect(parent: String) -> Cgroups {
+        let hierarchy = Hierarchy::detect().map_err(|e| e.to_string());
+        if let Err(e) = &hierarchy {
+            tracing::warn!(error = %e, "no usable cgroups: containers run without limits");
+        }
+        let support = HostSupport::detect(hierarchy.as_ref().ok());
+        Cgroups {
+            hierarchy,
+            support,
+            parent,
+        }
+    }
+
+    /// Checks the daemon's parent the way a container's cgroup path is
+    /// checked, so a bad `--cgroup-parent` stops berthd instead of every start.
+    pub fn check_parent(&self) -> Result<(), berth::runtime::cgroups::CgroupError> {
+        match &self.hierarchy {
+            Ok(h) => h.container(&self.parent, "berth-check").map(drop),
+            Err(_) => Ok(()),
+        }
+    }
 }
 
 /// What `create` needs besides the request body.
@@ -67,6 +111,7 @@ impl ContainerService {
         exec_root: &Path,
         exe: PathBuf,
         networks: Arc<NetworkService>,
+        cgroups: Cgroups,
     ) -> std::io::Result<ContainerService> {
         let data_dir = data_root.join("containers");
         let run_dir = exec_root.join("containers");
@@ -76,6 +121,7 @@ impl ContainerService {
             data_dir,
             run_dir,
             exe,
+            cgroups,
             table: RwLock::new(HashMap::new()),
             networks,
         };
@@ -126,6 +172,11 @@ impl ContainerService {
             .collect()
     }
 
+    /// The daemon's cgroup setup.
+    pub fn cgroups(&self) -> &Cgroups {
+        &self.cgroups
+    }
+
     /// Every container, in no particular order.
     pub fn all(&self) -> Vec<Arc<Container>> {
         self.table
@@ -171,8 +222,12 @@ impl ContainerService {
         }
     }
 
-    /// `POST /containers/create`.
-    pub fn create(&self, req: CreateRequest, image: ResolvedImage) -> ApiResult<Arc<Container>> {
+    /// `POST /containers/create`: the container and dockerd's warnings.
+    pub fn create(
+        &self,
+        mut req: CreateRequest,
+        image: ResolvedImage,
+    ) -> ApiResult<(Arc<Container>, Vec<String>)> {
         hostcfg::validate(&req.config, &req.host_config)?;
         let networks = netcfg::validate(
             &self.networks,
@@ -180,7 +235,12 @@ impl ContainerService {
             &req.host_config,
             req.networking.as_ref(),
         )?;
+        let warnings = resources::prepare_create(&mut req.host_config, &self.cgroups.support)?;
         let id = random_id();
+        if let Ok(h) = &self.cgroups.hierarchy {
+            h.container(&self.cgroup_parent(&req.host_config), &id)
+                .map_err(|e| ApiError::new(e.class(), e.to_string()))?;
+        }
         let name = self.pick_name(req.name, &id)?;
         let mut config = merge::merge_image_config(req.config, &image.config);
         let argv = merge::command_line(&config)
@@ -226,7 +286,15 @@ impl ContainerService {
             return Err(name_conflict(&c.def.name, &other.def.id));
         }
         table.insert(id, c.clone());
-        Ok(c)
+        Ok((c, warnings))
+    }
+
+    /// `HostConfig.CgroupParent`, else the daemon's.
+    fn cgroup_parent(&self, h: &HostConfig) -> String {
+        h.cgroup_parent
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| self.cgroups.parent.clone())
     }
 
     fn pick_name(&self, requested: Option<String>, id: &str) -> ApiResult<String> {
@@ -267,7 +335,7 @@ impl ContainerService {
             create_private_dir(&dir).map_err(|e| io_err("creating", &dir, e))?;
         }
         write_json(&c.state_dir.join("config.json"), &c.def)?;
-        write_json(&c.state_dir.join("hostconfig.json"), &c.host_config)?;
+        write_json(&c.state_dir.join("hostconfig.json"), &c.host_config())?;
         write_json(&c.state_dir.join(NETWORKS_FILE), &c.networks())?;
         self.save_state(c, &c.state())
     }
@@ -335,7 +403,7 @@ impl ContainerService {
     /// Removes a container that asked for it (`--rm`) after it stopped,
     /// unless someone removed or restarted it meanwhile.
     async fn auto_remove(self: &Arc<Self>, c: &Arc<Container>) {
-        if c.host_config.auto_remove != Some(true) {
+        if c.host_config().auto_remove != Some(true) {
             return;
         }
         let _op = c.op.lock().await;
@@ -347,7 +415,8 @@ impl ContainerService {
         }
     }
 
-    fn contains(&self, c: &Container) -> bool {
+    /// Whether `c` is still in the table (not removed).
+    pub fn contains(&self, c: &Container) -> bool {
         self.table
             .read()
             .expect("table lock")
@@ -370,6 +439,11 @@ impl ContainerService {
     async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> ApiResult<bool> {
         self.still_there(c)?;
         match c.state().status {
+            Status::Running if c.state().paused => {
+                return Err(ApiError::conflict(
+                    "cannot start a paused container, try unpause instead",
+                ));
+            }
             Status::Running => return Ok(false),
             Status::Removing => {
                 return Err(ApiError::conflict(format!(
@@ -387,6 +461,7 @@ impl ContainerService {
             Err(e) => return Err(io_err("removing", &exit_file, e)),
         }
         let mut spec = self.spec(c)?;
+        let cgroup = spec.cgroup.as_ref().map(|g| g.paths.clone());
         let run = self.prepare_network(c, &mut spec).await?;
         match client::start(&self.exe, &spec).await {
             Ok(started) => {
@@ -397,6 +472,9 @@ impl ContainerService {
                     st.error.clear();
                     st.started_at = Some(Utc::now());
                     st.finished_at = None;
+                    st.paused = false;
+                    st.oom_killed = false;
+                    st.cgroup = cgroup;
                 })?;
                 c.control.send_replace(Some(started.control));
                 tokio::spawn(self.clone().pump(c.clone(), started.events, run));
@@ -404,6 +482,10 @@ impl ContainerService {
             }
             Err(e) => {
                 self.teardown_network(c).await;
+                // The supervisor removes the cgroup it made unless it died.
+                if let Some(paths) = cgroup {
+                    remove_cgroup(&c.def.id, paths).await;
+                }
                 let err = ApiError::from(e);
                 let code = if err.message.contains("executable file not found")
                     || err.message.contains("no such file or directory")
@@ -474,7 +556,7 @@ impl ContainerService {
         c: &Container,
         spec: &mut ContainerSpec,
     ) -> ApiResult<Option<String>> {
-        let host = &c.host_config;
+        let host = &c.host_config();
         let cfg = &c.def.config;
         spec.etc.extra_hosts = host.extra_hosts.clone().unwrap_or_default();
         spec.etc.dns = host.dns.clone().unwrap_or_default();
@@ -559,7 +641,7 @@ impl ContainerService {
     /// [`berth::runtime::spec::EtcSpec::extra_hosts`]'s `names:ip` form.
     fn link_hosts(&self, c: &Container) -> ApiResult<Vec<String>> {
         let mut out = Vec::new();
-        for link in c.host_config.links.iter().flatten() {
+        for link in c.host_config().links.iter().flatten() {
             let (name, alias) = link.split_once(':').unwrap_or((link, link));
             let name = name.trim_start_matches('/');
             let alias = alias.rsplit('/').next().unwrap_or(alias);
@@ -606,7 +688,7 @@ impl ContainerService {
     ) -> ApiResult<()> {
         let _op = c.op.lock().await;
         self.still_there(c)?;
-        match NetMode::of(&c.host_config) {
+        match NetMode::of(&c.host_config()) {
             NetMode::Host | NetMode::Container(_) => {
                 return Err(ApiError::invalid(
                     "container sharing network namespace with another container or host cannot be connected to any other network",
@@ -701,8 +783,24 @@ impl ContainerService {
             run_dir: c.run_dir.clone(),
             ..ContainerSpec::default()
         };
-        hostcfg::apply(&mut spec, cfg, &c.host_config)?;
-        spec.log = match &c.host_config.log_config {
+        let host = c.host_config();
+        hostcfg::apply(&mut spec, cfg, &host)?;
+        let resources = resources::to_cgroup(&host, &self.cgroups.support)?;
+        match &self.cgroups.hierarchy {
+            Ok(h) => {
+                let paths = h
+                    .container(&self.cgroup_parent(&host), &c.def.id)
+                    .map_err(|e| ApiError::new(e.class(), e.to_string()))?;
+                spec.cgroup = Some(CgroupSpec { paths, resources });
+            }
+            Err(why) if resources::has_limits(&resources) => {
+                return Err(ApiError::invalid(format!(
+                    "cannot apply resource limits: no usable cgroups on this host: {why}"
+                )));
+            }
+            Err(_) => {}
+        }
+        spec.log = match &host.log_config {
             Some(l) => logs::to_runtime(l)?,
             // Recorded before berthd had log drivers: Docker's default.
             None => berth::logging::LogConfig::default(),
@@ -721,6 +819,7 @@ impl ContainerService {
     ) {
         let mut exit_code = None;
         let mut finished_at = None;
+        let mut oom_killed = false;
         while let Some(ev) = events.recv().await {
             match ev {
                 Event::Stdout(b) => c.fan_out(Stream::Stdout, b),
@@ -728,6 +827,7 @@ impl ContainerService {
                 Event::Exited(st) => {
                     exit_code = Some(i64::from(st.exit_code));
                     finished_at = Some(st.finished_at);
+                    oom_killed = st.oom_killed;
                     break;
                 }
             }
@@ -738,6 +838,7 @@ impl ContainerService {
             None => match client::read_exit_status(&c.state_dir) {
                 Some(st) => {
                     finished_at = Some(st.finished_at);
+                    oom_killed = st.oom_killed;
                     (i64::from(st.exit_code), String::new())
                 }
                 None => (
@@ -746,7 +847,7 @@ impl ContainerService {
                 ),
             },
         };
-        self.record_exit(&c, code, finished_at, error);
+        self.record_exit(&c, code, finished_at, error, oom_killed);
         // As dockerd: stopped first, network released right after; a start
         // in between makes a new run, which this one leaves alone.
         if let Some(run) = run
@@ -758,7 +859,14 @@ impl ContainerService {
     }
 
     /// Marks `c` exited and wakes everyone waiting for that.
-    fn record_exit(&self, c: &Container, code: i64, finished_at: Option<String>, error: String) {
+    fn record_exit(
+        &self,
+        c: &Container,
+        code: i64,
+        finished_at: Option<String>,
+        error: String,
+        oom_killed: bool,
+    ) {
         let finished = finished_at.unwrap_or_else(berth::runtime::state::now_rfc3339);
         if let Err(e) = self.set_state(c, |st| {
             st.status = Status::Exited;
@@ -766,6 +874,8 @@ impl ContainerService {
             st.exit_code = code;
             st.error = error;
             st.finished_at = Some(finished);
+            st.paused = false;
+            st.oom_killed = oom_killed;
         }) {
             tracing::error!(id = %c.def.id, error = %e, "recording container exit");
         }
@@ -798,7 +908,22 @@ impl ContainerService {
             match connected {
                 Ok(started) => {
                     let pid = started.pid;
-                    if let Err(e) = self.set_state(&c, |st| st.pid = pid) {
+                    // A container paused before the restart stays paused.
+                    let paused = match c.state().cgroup {
+                        Some(paths) => tokio::task::spawn_blocking(move || paths.is_frozen())
+                            .await
+                            .map_err(|e| e.to_string())
+                            .and_then(|r| r.map_err(|e| e.to_string()))
+                            .unwrap_or_else(|e| {
+                                tracing::warn!(id = %c.def.id, error = %e, "reading the freezer state");
+                                false
+                            }),
+                        None => false,
+                    };
+                    if let Err(e) = self.set_state(&c, |st| {
+                        st.pid = pid;
+                        st.paused = paused;
+                    }) {
                         tracing::error!(id = %c.def.id, error = %e, "recording adopted container");
                     }
                     c.control.send_replace(Some(started.control));
@@ -807,18 +932,25 @@ impl ContainerService {
                     tracing::info!(id = %c.def.id, pid, "adopted running container");
                 }
                 Err(e) => {
-                    let (code, finished, error) = match client::read_exit_status(&c.state_dir) {
-                        Some(st) => (i64::from(st.exit_code), Some(st.finished_at), String::new()),
+                    let (code, finished, error, oom) = match client::read_exit_status(&c.state_dir)
+                    {
+                        Some(st) => (
+                            i64::from(st.exit_code),
+                            Some(st.finished_at),
+                            String::new(),
+                            st.oom_killed,
+                        ),
                         None => (
                             255,
                             None,
                             format!(
                                 "container's supervisor vanished while the daemon was down: {e}"
                             ),
+                            false,
                         ),
                     };
                     tracing::info!(id = %c.def.id, code, "container exited while the daemon was down");
-                    self.record_exit(&c, code, finished, error);
+                    self.record_exit(&c, code, finished, error, oom);
                     self.auto_remove(&c).await;
                 }
             }
@@ -828,12 +960,158 @@ impl ContainerService {
     /// `POST /containers/{id}/kill`. Not serialised with the op lock: a kill
     /// must be able to cut short a stop that is waiting out its timeout, and
     /// the state change it causes arrives through the event pump anyway.
+    /// A paused container is thawed after SIGKILL or its stop signal (any
+    /// signal when it has no StopSignal), so the signal takes effect, as
+    /// dockerd does.
     pub async fn kill(&self, c: &Container, signal: i32) -> ApiResult<()> {
         let control = c.control.borrow().clone();
-        match control {
-            Some(ctl) if c.state().status == Status::Running => Ok(ctl.signal(signal).await?),
-            _ => Err(not_running(&c.def.id)),
+        let st = c.state();
+        let Some(ctl) = control.filter(|_| st.status == Status::Running) else {
+            return Err(not_running(&c.def.id));
+        };
+        ctl.signal(signal).await?;
+        let custom_stop = c
+            .def
+            .config
+            .stop_signal
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .is_some();
+        let stops = !custom_stop
+            || signal == libc::SIGKILL
+            || hostcfg::stop_signal(&c.def.config).is_ok_and(|s| s == signal);
+        if st.paused
+            && stops
+            && let Some(paths) = st.cgroup
+        {
+            let thawed = tokio::task::spawn_blocking(move || paths.thaw()).await?;
+            match thawed {
+                Ok(()) => {
+                    self.set_state(c, |st| st.paused = false)?;
+                }
+                Err(e) => {
+                    tracing::warn!(id = %c.def.id, error = %e, "unpausing a killed container")
+                }
+            }
         }
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/pause`: freezes every process of the container.
+    pub async fn pause(&self, c: &Arc<Container>) -> ApiResult<()> {
+        let _op = c.op.lock().await;
+        self.still_there(c)?;
+        let st = c.state();
+        if st.status != Status::Running {
+            return Err(not_running(&c.def.id));
+        }
+        if st.paused {
+            return Err(ApiError::conflict(format!(
+                "Container {} is already paused",
+                c.def.id
+            )));
+        }
+        let paths = self.frozen_paths(c, &st, "pause")?;
+        tokio::task::spawn_blocking(move || paths.freeze())
+            .await?
+            .map_err(|e| {
+                ApiError::new(
+                    e.class(),
+                    format!("Cannot pause container {}: {e}", c.def.id),
+                )
+            })?;
+        self.set_state(c, |st| st.paused = true)?;
+        tracing::info!(id = %c.def.id, "container paused");
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/unpause`.
+    pub async fn unpause(&self, c: &Arc<Container>) -> ApiResult<()> {
+        let _op = c.op.lock().await;
+        self.still_there(c)?;
+        let st = c.state();
+        if !st.paused || st.status != Status::Running {
+            return Err(ApiError::conflict(format!(
+                "Container {} is not paused",
+                c.def.id
+            )));
+        }
+        let paths = self.frozen_paths(c, &st, "unpause")?;
+        tokio::task::spawn_blocking(move || paths.thaw())
+            .await?
+            .map_err(|e| {
+                ApiError::new(
+                    e.class(),
+                    format!("Cannot unpause container {}: {e}", c.def.id),
+                )
+            })?;
+        self.set_state(c, |st| st.paused = false)?;
+        tracing::info!(id = %c.def.id, "container unpaused");
+        Ok(())
+    }
+
+    /// The cgroup of a running container, for the freezer.
+    fn frozen_paths(&self, c: &Container, st: &RunState, what: &str) -> ApiResult<CgroupPaths> {
+        let no_freezer = |why: &str| {
+            ApiError::new(
+                berth::api::ErrorClass::Unavailable,
+                format!("Cannot {what} container {}: {why}", c.def.id),
+            )
+        };
+        let Some(paths) = st.cgroup.clone() else {
+            return Err(no_freezer("the container has no cgroup"));
+        };
+        match &self.cgroups.hierarchy {
+            Ok(h) if h.supports(berth::runtime::cgroups::Feature::Freezer) => Ok(paths),
+            _ => Err(no_freezer("the freezer cgroup is not available")),
+        }
+    }
+
+    /// `POST /containers/{id}/update`: checks the new limits as dockerd
+    /// does, stores them, and applies them at once when the container runs.
+    /// Returns dockerd's warnings.
+    pub async fn update(
+        &self,
+        c: &Arc<Container>,
+        body: &ContainerUpdateBody,
+    ) -> ApiResult<Vec<String>> {
+        let (limits, warnings) = resources::prepare_update(body, &self.cgroups.support)?;
+        let _op = c.op.lock().await;
+        self.still_there(c)?;
+        let id = &c.def.id;
+        let cannot = |e: ApiError| {
+            ApiError::new(
+                e.class,
+                format!("Cannot update container {id}: {}", e.message),
+            )
+        };
+        let st = c.state();
+        if st.status == Status::Removing {
+            return Err(cannot(ApiError::conflict(
+                "container is marked for removal and cannot be \"update\"",
+            )));
+        }
+        let old = c.host_config();
+        let mut new = old.clone();
+        resources::merge_update(&mut new, &limits, body.restart_policy.as_ref()).map_err(cannot)?;
+        let wanted = resources::to_cgroup(&new, &self.cgroups.support).map_err(cannot)?;
+        if st.status == Status::Running {
+            match st.cgroup {
+                Some(paths) => tokio::task::spawn_blocking(move || paths.apply(&wanted))
+                    .await?
+                    .map_err(|e| cannot(ApiError::new(e.class(), e.to_string())))?,
+                None if resources::has_limits(&wanted) => {
+                    return Err(cannot(ApiError::invalid(
+                        "the container runs without a cgroup",
+                    )));
+                }
+                None => {}
+            }
+        }
+        write_json(&c.state_dir.join("hostconfig.json"), &new).map_err(cannot)?;
+        *c.host_config.write().expect("host config lock") = new;
+        tracing::info!(id = %c.def.id, "container limits updated");
+        Ok(warnings)
     }
 
     /// `DELETE /containers/{id}`: refuses a running container unless `force`,
@@ -848,10 +1126,17 @@ impl ContainerService {
         let exited = c.next_exit();
         if c.state().status == Status::Running {
             if !force {
-                return Err(ApiError::conflict(format!(
-                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
-                    c.def.id
-                )));
+                return Err(ApiError::conflict(if c.state().paused {
+                    format!(
+                        "You cannot remove a paused container {}. Unpause and then stop the container before attempting removal or force remove",
+                        c.def.id
+                    )
+                } else {
+                    format!(
+                        "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                        c.def.id
+                    )
+                }));
             }
             if let Err(e) = self.kill(c, libc::SIGKILL).await
                 && c.state().status == Status::Running
@@ -872,6 +1157,11 @@ impl ContainerService {
         }
         self.teardown_network(c).await;
         let mut failures = Vec::new();
+        if let Some(paths) = c.state().cgroup
+            && let Err(e) = tokio::task::spawn_blocking(move || paths.remove()).await?
+        {
+            failures.push(e.to_string());
+        }
         for dir in [&c.run_dir, &c.state_dir] {
             match std::fs::remove_dir_all(dir) {
                 Ok(()) => {}
@@ -935,6 +1225,16 @@ impl ContainerService {
         self.networks.rename(&c.def.id, new_name).await?;
         tracing::info!(id = %c.def.id, from = %old_name, to = %new_name, "container renamed");
         Ok(())
+    }
+}
+
+/// Removes a container's cgroup, best-effort (logged).
+async fn remove_cgroup(id: &str, paths: CgroupPaths) {
+    let result = tokio::task::spawn_blocking(move || paths.remove()).await;
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(%id, error = %e, "removing the cgroup of a failed start"),
+        Err(e) => tracing::warn!(%id, error = %e, "removing the cgroup of a failed start"),
     }
 }
 

@@ -69,13 +69,13 @@ pub async fn create(svc: &Services, q: &Query, body: Incoming) -> ApiResult<Resp
         host_config,
         networking: body.networking,
     };
-    let c = svc.containers.create(req, image)?;
+    let (c, warnings) = svc.containers.create(req, image)?;
     tracing::info!(id = %c.def.id, name = %c.def.name, "container created");
     Ok(json(
         StatusCode::CREATED,
         &ContainerCreateResponse {
             id: c.def.id.clone(),
-            warnings: Vec::new(),
+            warnings,
         },
     ))
 }
@@ -556,6 +556,10 @@ fn parse_time(t: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 /// dockerd's `State.String()`: "Up 3 seconds", "Exited (0) 5 seconds ago", "Created".
 fn status_text(st: &RunState, now: chrono::DateTime<chrono::Utc>) -> String {
     match st.status {
+        Status::Running if st.paused => format!(
+            "Up {} (Paused)",
+            human_duration(now - st.started_at.unwrap_or(now))
+        ),
         Status::Running => format!("Up {}", human_duration(now - st.started_at.unwrap_or(now))),
         Status::Removing => "Removal In Progress".to_owned(),
         _ if st.started_at.is_none() => "Created".to_owned(),
@@ -569,6 +573,7 @@ fn status_text(st: &RunState, now: chrono::DateTime<chrono::Utc>) -> String {
 /// dockerd's `StateString()`: a container that never started is "created".
 fn state_string(st: &RunState) -> &'static str {
     match st.status {
+        Status::Running if st.paused => "paused",
         Status::Running | Status::Removing => st.status.as_str(),
         _ if st.started_at.is_none() => "created",
         _ => "exited",
@@ -580,14 +585,15 @@ fn state_json(st: &RunState) -> ContainerState {
     ContainerState {
         status: Some(match state_string(st) {
             "running" => ContainerStateStatusEnum::RUNNING,
+            "paused" => ContainerStateStatusEnum::PAUSED,
             "removing" => ContainerStateStatusEnum::REMOVING,
             "created" => ContainerStateStatusEnum::CREATED,
             _ => ContainerStateStatusEnum::EXITED,
         }),
         running: Some(st.status == Status::Running),
-        paused: Some(false),
+        paused: Some(st.paused),
         restarting: Some(false),
-        oom_killed: Some(false),
+        oom_killed: Some(st.oom_killed),
         dead: Some(false),
         pid: Some(i64::from(st.pid)),
         exit_code: Some(st.exit_code),
@@ -604,7 +610,31 @@ fn state_json(st: &RunState) -> ContainerState {
 
 /// HostConfig as created, with the defaults dockerd fills in.
 fn host_config_json(c: &Container) -> HostConfig {
-    let mut h = c.host_config.clone();
+    let mut h = c.host_config();
+    // dockerd's Resources are plain numbers and strings: zero when unset.
+    for v in [
+        &mut h.cpu_shares,
+        &mut h.memory,
+        &mut h.cpu_period,
+        &mut h.cpu_quota,
+        &mut h.cpu_realtime_period,
+        &mut h.cpu_realtime_runtime,
+        &mut h.memory_reservation,
+        &mut h.memory_swap,
+        &mut h.nano_cpus,
+        &mut h.kernel_memory_tcp,
+        &mut h.cpu_count,
+        &mut h.cpu_percent,
+        &mut h.io_maximum_iops,
+        &mut h.io_maximum_bandwidth,
+    ] {
+        v.get_or_insert(0);
+    }
+    h.blkio_weight.get_or_insert(0);
+    h.oom_kill_disable.get_or_insert(false);
+    for v in [&mut h.cgroup_parent, &mut h.cpuset_cpus, &mut h.cpuset_mems] {
+        v.get_or_insert_with(String::new);
+    }
     if h.network_mode.as_deref().is_none_or(str::is_empty) {
         h.network_mode = Some("default".to_owned());
     }
@@ -716,6 +746,21 @@ pub async fn inspect(svc: &Services, c: Arc<Container>, q: &Query) -> ApiResult<
     v["ExecIDs"] = serde_json::Value::Null;
     v["NetworkSettings"]["SecondaryIPAddresses"] = serde_json::Value::Null;
     v["NetworkSettings"]["SecondaryIPv6Addresses"] = serde_json::Value::Null;
+    if let Some(h) = v["HostConfig"].as_object_mut() {
+        for key in [
+            "PidsLimit",
+            "MemorySwappiness",
+            "BlkioWeightDevice",
+            "BlkioDeviceReadBps",
+            "BlkioDeviceWriteBps",
+            "BlkioDeviceReadIOps",
+            "BlkioDeviceWriteIOps",
+        ] {
+            h.entry(key).or_insert(serde_json::Value::Null);
+        }
+        // API 1.41 still has KernelMemory; the generated models do not.
+        h.entry("KernelMemory").or_insert(0.into());
+    }
     Ok(json(StatusCode::OK, &v))
 }
 
@@ -922,7 +967,7 @@ pub async fn list(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
             status: Some(status_text(&st, now)),
             host_config: Some(ContainerSummaryHostConfig {
                 network_mode: Some(
-                    c.host_config
+                    c.host_config()
                         .network_mode
                         .clone()
                         .filter(|m| !m.is_empty())

@@ -5,4 +5,5 @@ pub mod containers;
 pub mod images;
 pub mod logs;
 pub mod networks;
+pub mod resources;
 pub mod system;

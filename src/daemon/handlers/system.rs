@@ -8,6 +8,8 @@ use berth::api::models::{
 };
 use berth::api::{API_VERSION, MIN_API_VERSION};
 
+use berth::runtime::cgroups::Layout;
+
 use crate::containers::Status;
 use crate::http::{Body, empty, full, json};
 use crate::services::Services;
@@ -122,16 +124,43 @@ pub fn info(svc: &Services) -> Response<Body> {
         .list(false, &Default::default(), false)
         .map(|l| l.len() as i64)
         .unwrap_or(0);
-    let cgroup_version = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        "2"
-    } else {
-        "1"
-    };
+    let cgroups = svc.containers.cgroups();
+    let support = &cgroups.support;
+    let paused = containers
+        .iter()
+        .filter(|c| {
+            let st = c.state();
+            st.status == Status::Running && st.paused
+        })
+        .count() as i64;
+    let mut warnings = Vec::new();
+    // dockerd's wording for what its sysinfo finds missing.
+    for (ok, what) in [
+        (support.memory, "WARNING: No memory limit support"),
+        (support.swap, "WARNING: No swap limit support"),
+        (
+            support.oom_kill_disable,
+            "WARNING: No oom kill disable support",
+        ),
+        (support.cpu_cfs, "WARNING: No cpu cfs quota support"),
+        (support.cpu_cfs, "WARNING: No cpu cfs period support"),
+        (support.cpu_shares, "WARNING: No cpu shares support"),
+        (support.cpuset, "WARNING: No cpuset support"),
+        (support.blkio_weight, "WARNING: No blkio weight support"),
+        (
+            support.blkio_throttle,
+            "WARNING: No blkio throttle.read_bps_device support",
+        ),
+    ] {
+        if !ok && cgroups.hierarchy.is_ok() {
+            warnings.push(what.to_owned());
+        }
+    }
     let info = SystemInfo {
         id: Some(host_id()),
         containers: Some(containers.len() as i64),
-        containers_running: Some(count(Status::Running)),
-        containers_paused: Some(0),
+        containers_running: Some(count(Status::Running) - paused),
+        containers_paused: Some(paused),
         containers_stopped: Some(count(Status::Exited) + count(Status::Created)),
         images: Some(images),
         driver: Some("overlay2".to_owned()),
@@ -157,11 +186,19 @@ pub fn info(svc: &Services) -> Response<Body> {
             ..Default::default()
         }),
         cgroup_driver: Some(berth::api::models::SystemInfoCgroupDriverEnum::CGROUPFS),
-        cgroup_version: Some(if cgroup_version == "2" {
-            berth::api::models::SystemInfoCgroupVersionEnum::_2
-        } else {
-            berth::api::models::SystemInfoCgroupVersionEnum::_1
+        cgroup_version: Some(match cgroups.hierarchy.as_ref().map(|h| h.layout()) {
+            Ok(Layout::V2) => berth::api::models::SystemInfoCgroupVersionEnum::_2,
+            _ => berth::api::models::SystemInfoCgroupVersionEnum::_1,
         }),
+        memory_limit: Some(support.memory),
+        swap_limit: Some(support.swap),
+        cpu_cfs_period: Some(support.cpu_cfs),
+        cpu_cfs_quota: Some(support.cpu_cfs),
+        cpu_shares: Some(support.cpu_shares),
+        cpu_set: Some(support.cpuset),
+        pids_limit: Some(support.pids),
+        oom_kill_disable: Some(support.oom_kill_disable),
+        kernel_memory_tcp: Some(false),
         kernel_version: Some(kernel_version()),
         operating_system: Some(os_name()),
         os_version: Some(String::new()),
@@ -181,7 +218,7 @@ pub fn info(svc: &Services) -> Response<Body> {
         labels: Some(Vec::new()),
         experimental_build: Some(false),
         live_restore_enabled: Some(true),
-        warnings: Some(Vec::new()),
+        warnings: Some(warnings),
         ..Default::default()
     };
     json(StatusCode::OK, &info)
