@@ -6,6 +6,7 @@
 # firewall is left alone, which is also the path dockerd always takes for
 # 127.0.0.1).
 #   sudo bench/net.sh [SECONDS] [RUNS]        (defaults: 10, 3)
+#   STREAMS=N: N parallel TCP streams per iperf3 run (iperf3 -P, default 1)
 # Measures, for each engine, TCP throughput of `iperf3 -c` (SECONDS long,
 # median of RUNS) to an iperf3 server container (Debian's iperf3 binary and
 # its libraries, bench/iperf3-image.sh):
@@ -24,6 +25,7 @@ cd "$(dirname "$0")/.."
 export PATH="${HOME:-/root}/.cargo/bin:$PATH"
 SECS=${1:-10}
 RUNS=${2:-3}
+STREAMS=${STREAMS:-1}
 DOCKER=${BERTH_DOCKER_CLI:-/usr/local/bin/docker}
 DOCKERD=/usr/sbin/dockerd
 TAG=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
@@ -135,7 +137,7 @@ gbps() {
   local pre=() _
   if [ "$1" = ns ]; then pre=(ip netns exec "$NS"); shift; fi
   for _ in $(seq "$RUNS"); do
-    "${pre[@]}" iperf3 -c "$1" -p "$2" -t "$SECS" -J --connect-timeout 5000 |
+    "${pre[@]}" iperf3 -c "$1" -p "$2" -t "$SECS" -P "$STREAMS" -J --connect-timeout 5000 |
       python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'
   done | median
 }
@@ -190,7 +192,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else 
 cat <<EOF
 
 ## bench/net.sh — $(date -u +%Y-%m-%dT%H:%MZ), build $BUILD
-$(nproc) CPUs, $(uname -r); iperf3 $(iperf3 --version | head -1 | awk '{print $2}'), -t $SECS, median of $RUNS; start: $START_STATE${QUIET_NOTE:+; $QUIET_NOTE}
+$(nproc) CPUs, $(uname -r); iperf3 $(iperf3 --version | head -1 | awk '{print $2}'), -t $SECS -P $STREAMS, median of $RUNS; start: $START_STATE${QUIET_NOTE:+; $QUIET_NOTE}
 
 | TCP throughput (Gbit/s)                  | berth | dockerd 20.10 (docker-proxy) | berth / dockerd |
 |------------------------------------------|------:|-----:|-----:|

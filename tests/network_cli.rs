@@ -44,10 +44,19 @@ fn build_echo(dir: &Path) -> PathBuf {
     bin
 }
 
+/// Loads the busybox fixture image through `berth load` (the CLI, so a
+/// stop/continue of this test process cannot interrupt the harness's socket
+/// read).
+fn load_busybox(d: &TestDaemon) {
+    let (archive, _) = d.busybox_archive("busybox:latest");
+    let out = run_ok(&mut d.berth(&["load", "-i", archive.to_str().expect("utf-8 path")]));
+    assert_eq!(out, "Loaded image: busybox:latest\n");
+}
+
 /// A daemon with busybox and `berthtest/echo:1` (only `/berth-echo`).
 fn daemon_with_images() -> TestDaemon {
     let d = TestDaemon::start();
-    d.load_busybox("busybox:latest");
+    load_busybox(&d);
     let bin = build_echo(d.dir());
     let data = std::fs::read(&bin).expect("read berth-echo");
     let mut b = tar::Builder::new(Vec::new());
@@ -403,7 +412,7 @@ fn user_network_resolves_names_aliases_and_short_ids() {
 #[test]
 fn network_none_has_only_loopback() {
     let d = TestDaemon::start();
-    d.load_busybox("busybox:latest");
+    load_busybox(&d);
     let out = run_ok(&mut d.berth(&[
         "run",
         "--rm",
@@ -419,7 +428,7 @@ fn network_none_has_only_loopback() {
 #[test]
 fn network_host_sees_the_host_interfaces() {
     let d = TestDaemon::start();
-    d.load_busybox("busybox:latest");
+    load_busybox(&d);
     let host = host_ipv4().to_string();
     let out = run_ok(&mut d.berth(&[
         "run",
@@ -649,7 +658,7 @@ fn free_subnet() -> String {
 #[test]
 fn ip_mac_hosts_and_dns_flags_reach_the_container() {
     let d = TestDaemon::start();
-    d.load_busybox("busybox:latest");
+    load_busybox(&d);
     let net = format!("berth-net-{}", rand_hex());
     let prefix = free_subnet();
     run_ok(&mut d.berth(&[

@@ -1082,6 +1082,7 @@ struct V2Daemon {
     data_root: PathBuf,
     log: PathBuf,
     parent: String,
+    net: common::TestNet,
     child: Option<Child>,
 }
 
@@ -1100,13 +1101,16 @@ impl V2Daemon {
         let socket = dir.join("berth.sock");
         let data_root = dir.join("data");
         let log = dir.join("berthd.log");
-        let inner = common::berthd_command(
+        // Its own bridge, like every test daemon's: never the default berth0.
+        let net = common::TestNet::pick();
+        let mut inner = common::berthd_command(
             &socket,
             &data_root,
             &dir.join("exec"),
             &dir.join("berthd.pid"),
             &config,
         );
+        inner.args(net.args());
         // unshare and sh both exec: the child's pid is berthd's.
         let mut cmd = Command::new("unshare");
         cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
@@ -1128,6 +1132,7 @@ impl V2Daemon {
             data_root,
             log,
             parent,
+            net,
             child: Some(child),
         };
         let deadline = Instant::now() + POLL_BOUND;
@@ -1203,6 +1208,7 @@ impl Drop for V2Daemon {
                 thread::sleep(Duration::from_millis(20));
             }
         }
+        problems.extend(self.net.teardown_daemon(&self.data_root));
         problems.extend(common::teardown_dir(&self.dir));
         problems.extend(common::remove_cgroup_trees(&self.parent));
         if !problems.is_empty() {

@@ -185,6 +185,13 @@ impl TestNet {
         berth::network::nft::table_name(&self.bridge)
     }
 
+    /// Deletes what a daemon with this bridge and `data_root` made: its
+    /// default bridge, its user networks' bridges and its nft table. For
+    /// daemons a test starts without [`TestDaemon`]; returns what failed.
+    pub fn teardown_daemon(&self, data_root: &Path) -> Vec<String> {
+        self.teardown(&TestNet::user_bridges(data_root))
+    }
+
     /// Bridges of the user networks recorded under `data_root`.
     fn user_bridges(data_root: &Path) -> Vec<String> {
         let dir = data_root.join("network").join("networks");

@@ -20,7 +20,7 @@ use berth::api::models::{
 use super::image::{Inspector, truncate_id};
 use super::{Ctx, filters_json, print_out, print_rows};
 use crate::client::{ClientError, empty, encode_path, json_body, query};
-use crate::error::CliError;
+use crate::error::{CliError, flag_error};
 use crate::format::{FormatSpec, Template};
 
 /// `berth network …`.
@@ -110,19 +110,44 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
         .then(s1.len().cmp(&s2.len()))
 }
 
-/// Docker's `ValidateLabel` then `ConvertKVStringsToMap`.
+/// The `filters` query of `--filter` values; a value without `=` is a flag
+/// error, as pflag reports Docker's `FilterOpt` refusing it.
+fn filter_query(filters: &[String], command: &str, flag: &str) -> Result<String, CliError> {
+    if let Some(bad) = filters.iter().find(|f| !f.contains('=')) {
+        return Err(flag_error(
+            &format!(
+                "invalid argument {bad:?} for {flag:?} flag: bad format of filter (expected name=value)"
+            ),
+            &format!("network {command} [OPTIONS]"),
+            &format!("network {command}"),
+        ));
+    }
+    let mut q = Vec::new();
+    if let Some(f) = filters_json(filters, &[])? {
+        q.push(("filters", f));
+    }
+    Ok(query(&q))
+}
+
+/// Docker's `ValidateLabel` (a `--label` flag validator: errors are flag
+/// errors) then `ConvertKVStringsToMap`.
 fn labels_map(labels: &[String]) -> Result<HashMap<String, String>, CliError> {
     let mut map = HashMap::new();
     for l in labels {
         let key = l.split_once('=').map_or(l.as_str(), |(k, _)| k);
         let key = key.trim_start_matches([' ', '\t']);
+        let refuse = |reason: String| {
+            flag_error(
+                &format!("invalid argument {l:?} for \"--label\" flag: {reason}"),
+                "network create [OPTIONS] NETWORK",
+                "network create",
+            )
+        };
         if key.is_empty() {
-            return Err(CliError::usage(format!("invalid label '{l}': empty name")));
+            return Err(refuse(format!("invalid label '{l}': empty name")));
         }
         if key.contains([' ', '\t']) {
-            return Err(CliError::usage(format!(
-                "label '{key}' contains whitespaces"
-            )));
+            return Err(refuse(format!("label '{key}' contains whitespaces")));
         }
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
         map.insert(k.to_string(), v.to_string());
@@ -475,11 +500,8 @@ fn network_row(n: &Value, trunc: bool) -> Value {
 pub async fn ls(ctx: &Ctx, args: LsArgs) -> Result<(), CliError> {
     let spec = ls_format(args.format.as_deref(), args.quiet);
     Template::parse(&spec.template)?;
-    let mut q = Vec::new();
-    if let Some(f) = filters_json(&args.filter, &[])? {
-        q.push(("filters", f));
-    }
-    let mut networks: Vec<Value> = ctx.client.get(&format!("/networks{}", query(&q))).await?;
+    let q = filter_query(&args.filter, "ls", "-f, --filter")?;
+    let mut networks: Vec<Value> = ctx.client.get(&format!("/networks{q}")).await?;
     let name = |n: &Value| {
         n.get("Name")
             .and_then(Value::as_str)
@@ -712,15 +734,12 @@ fn prune_output(resp: &NetworkPruneResponse) -> String {
 
 /// `berth network prune`.
 pub async fn prune(ctx: &Ctx, args: PruneArgs) -> Result<(), CliError> {
+    let q = filter_query(&args.filter, "prune", "--filter")?;
     // Docker treats a "no" as a cancellation: nothing printed, exit 0.
     if !args.force && !confirm(PRUNE_WARNING) {
         return Ok(());
     }
-    let mut q = Vec::new();
-    if let Some(f) = filters_json(&args.filter, &[])? {
-        q.push(("filters", f));
-    }
-    let path = format!("/networks/prune{}", query(&q));
+    let path = format!("/networks/prune{q}");
     let resp: NetworkPruneResponse = ctx.client.json(Method::POST, &path, empty()).await?;
     print_out(&prune_output(&resp));
     Ok(())
@@ -827,7 +846,25 @@ mod tests {
             err(&["--subnet", "10.0.0.0/8", "--subnet", "10.0.0.0/33", "n"]),
             "invalid subnet: invalid CIDR address: 10.0.0.0/33"
         );
-        assert!(labels_map(&["=x".to_string()]).is_err());
+        let bad = labels_map(&["=x".to_string()]).unwrap_err();
+        assert_eq!(bad.exit_code(), 125);
+        assert!(
+            bad.to_string().starts_with(
+                "invalid argument \"=x\" for \"--label\" flag: invalid label '=x': empty name\n\nUsage:  berth network create [OPTIONS] NETWORK"
+            ),
+            "{bad}"
+        );
+        let bad = filter_query(&["nope".to_string()], "ls", "-f, --filter").unwrap_err();
+        assert_eq!(bad.exit_code(), 125);
+        assert!(
+            bad.to_string().starts_with("invalid argument \"nope\" for \"-f, --filter\" flag: bad format of filter (expected name=value)\n\nUsage:  berth network ls [OPTIONS]"),
+            "{bad}"
+        );
+        assert!(
+            filter_query(&["driver=bridge".to_string()], "ls", "-f, --filter")
+                .unwrap()
+                .starts_with("?filters=")
+        );
         // No --subnet: an empty pool list, as Docker sends it.
         let v = serde_json::to_value(ipam_config(&create_args(&["n"])).unwrap()).unwrap();
         assert_eq!(v["Config"], json!([]));
