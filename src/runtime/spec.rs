@@ -96,6 +96,10 @@ pub struct ContainerSpec {
     /// in the supervisor's cgroups.
     #[serde(default)]
     pub cgroup: Option<CgroupSpec>,
+    /// Binds, volumes and tmpfs mounts (Docker's `Mounts`), made by the init
+    /// after the standard mounts and before `pivot_root`; see [`super::mounts`].
+    #[serde(default)]
+    pub mounts: Vec<super::mounts::MountSpec>,
 }
 
 /// Where a container's cgroup goes and what limits it starts with.
@@ -269,6 +273,7 @@ pub(crate) mod tests {
             "group_add",
             "log",
             "cgroup",
+            "mounts",
         ] {
             json.as_object_mut().unwrap().remove(f).unwrap();
         }
