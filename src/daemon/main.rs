@@ -3,15 +3,18 @@
 //! Each container runs under a `berth-supervisor` process, a separate small
 //! binary installed next to berthd (see `src/supervisor`).
 
+mod archive;
 mod config;
 mod containers;
 mod error;
+mod execs;
 mod handlers;
 mod http;
 mod lock;
 mod server;
 mod services;
 mod stats;
+mod volumes;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -74,7 +77,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let cgroups = Cgroups::detect(config.cgroup_parent.clone());
     cgroups.check_parent().context("invalid cgroup-parent")?;
     let containers = Arc::new(
-        ContainerService::open(&config.data_root, &config.exec_root, exe, cgroups)
+        ContainerService::open(&config.data_root, &config.exec_root, exe.clone(), cgroups)
             .context("loading container state")?,
     );
     // Before the socket is bound: clients never see a half-recovered table.
@@ -93,6 +96,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         images,
         containers,
         stats: Arc::new(stats::Collector::new()),
+        execs: Arc::new(execs::ExecService::new(exe)),
     });
     server::serve(listener, svc, shutdown_signal()).await;
     tracing::info!("shutting down");

@@ -7,6 +7,7 @@ use berth::image::ImageStore;
 
 use crate::config::Config;
 use crate::containers::ContainerService;
+use crate::execs::ExecService;
 use crate::stats::Collector;
 
 /// Everything a request handler can use.
@@ -19,4 +20,6 @@ pub struct Services {
     pub containers: Arc<ContainerService>,
     /// Containers' last statistics samples.
     pub stats: Arc<Collector>,
+    /// Exec instances.
+    pub execs: Arc<ExecService>,
 }

@@ -109,9 +109,11 @@ pub async fn kill(
     Ok(no_content(StatusCode::NO_CONTENT))
 }
 
-/// `DELETE /containers/{id}?force=`.
+/// `DELETE /containers/{id}?force=&v=`.
 pub async fn remove(svc: &Services, c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> {
-    svc.containers.remove(&c, q.flag("force")).await?;
+    svc.containers
+        .remove(&c, q.flag("force"), q.flag("v"))
+        .await?;
     Ok(no_content(StatusCode::NO_CONTENT))
 }
 
@@ -754,7 +756,7 @@ pub async fn inspect(c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> 
         }),
         size_rw,
         size_root_fs,
-        mounts: Some(Vec::new()),
+        mounts: Some(crate::containers::mounts::mount_points(&c)),
         config: Some(c.def.config.clone()),
         network_settings: Some(network_settings_json()),
     };
@@ -994,7 +996,7 @@ pub async fn list(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
             network_settings: Some(ContainerSummaryNetworkSettings {
                 networks: Some(HashMap::new()),
             }),
-            mounts: Some(Vec::new()),
+            mounts: Some(crate::containers::mounts::mount_points(&c)),
         });
         picked.push(c);
     }
