@@ -118,6 +118,9 @@ pub struct RunArgs {
     /// Resource limits (cgroups)
     #[command(flatten)]
     resources: super::resources::ResourceArgs,
+    /// Volumes and mounts
+    #[command(flatten)]
+    mounts: super::mountflags::MountArgs,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -231,7 +234,7 @@ fn read_label_file(path: &str) -> Result<Vec<String>, String> {
 
 /// Docker's `ValidateEnv`: `VAR` alone takes the value from our environment
 /// when set, and is passed through bare otherwise.
-fn expand_env(v: &str) -> Result<String, String> {
+pub fn expand_env(v: &str) -> Result<String, String> {
     let (key, has_value) = match v.split_once('=') {
         Some((k, _)) => (k, true),
         None => (v, false),
@@ -393,7 +396,7 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
     let log_config = log_config(args).map_err(opt_err)?;
     let image = args.args[0].clone();
     let cmd: Vec<String> = args.args[1..].to_vec();
-    let config = ContainerConfig {
+    let mut config = ContainerConfig {
         hostname: args.hostname.clone(),
         user: args.user.clone(),
         attach_stdin: Some(attach_stdin),
@@ -432,6 +435,14 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
         ..Default::default()
     };
     args.resources.apply(&mut host_config).map_err(opt_err)?;
+    args.mounts
+        .apply(&mut config, &mut host_config)
+        .map_err(|e| {
+            flag_err(format!(
+                "invalid argument \"{}\" for \"--mount\" flag: {}",
+                e.value, e.reason
+            ))
+        })?;
     Ok(CreateBody {
         config,
         host_config,

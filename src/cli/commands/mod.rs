@@ -3,13 +3,17 @@
 
 pub mod attach;
 pub mod container;
+pub mod cp;
+pub mod exec;
 pub mod image;
 pub mod lifecycle;
 pub mod logs;
+pub mod mountflags;
 pub mod ps;
 pub mod resources;
 pub mod stats;
 pub mod system;
+pub mod volume;
 
 use std::io::Write;
 
