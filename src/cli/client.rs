@@ -459,9 +459,20 @@ impl Client {
 
     /// Opens an attach-style hijacked connection with `POST path`.
     pub async fn hijack(&self, path: &str) -> Result<Attached, ClientError> {
+        self.hijack_with(path, empty(), "text/plain").await
+    }
+
+    /// Opens a hijacked connection with `POST path` carrying `body` (exec
+    /// start sends its options as JSON).
+    pub async fn hijack_with(
+        &self,
+        path: &str,
+        body: ReqBody,
+        content_type: &str,
+    ) -> Result<Attached, ClientError> {
         tracing::debug!("POST {path} (hijack)");
         let mut sender = self.connect(path).await?;
-        let mut req = Self::build(Method::POST, path, empty(), Some("text/plain"));
+        let mut req = Self::build(Method::POST, path, body, Some(content_type));
         let headers = req.headers_mut();
         headers.insert(
             hyper::header::CONNECTION,

@@ -18,7 +18,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use client::{Client, Host, resolve_host};
 use commands::{
-    Ctx, attach, container, image, lifecycle, logs, network, ps, resources, stats, system,
+    Ctx, attach, container, exec, image, lifecycle, logs, network, ps, resources, stats, system,
 };
 use error::CliError;
 
@@ -55,6 +55,8 @@ enum Command {
     Session(ContainerSessionCommand),
     #[command(flatten)]
     Resources(ContainerResourceCommand),
+    #[command(flatten)]
+    Files(commands::cp::FilesCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -81,6 +83,9 @@ enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(commands::volume::VolumeCommand),
 }
 
 // Docker offers most container commands both at the top level (`run`) and
@@ -122,6 +127,8 @@ enum ContainerSessionCommand {
     Top(lifecycle::TopArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(attach::AttachArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
     /// List port mappings or a specific mapping for the container
     Port(lifecycle::PortArgs),
     /// Fetch the logs of a container
@@ -144,6 +151,8 @@ enum ContainerCommand {
     Session(ContainerSessionCommand),
     #[command(flatten)]
     Resources(ContainerResourceCommand),
+    #[command(flatten)]
+    Files(commands::cp::FilesCommand),
 }
 
 /// Container commands acting on the container's cgroup, the same at the top
@@ -207,6 +216,9 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Resources(c) | Command::Container(ContainerCommand::Resources(c)) => {
             dispatch_resources(ctx, c).await
         }
+        Command::Files(c) | Command::Container(ContainerCommand::Files(c)) => {
+            commands::cp::dispatch(ctx, c).await
+        }
         Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => lifecycle::rm(ctx, a).await,
         Command::Ps(a) => ps::ps(ctx, a, "ps").await,
         Command::Container(ContainerCommand::Ls(a)) => ps::ps(ctx, a, "container ls").await,
@@ -224,6 +236,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Version(a) => system::version(ctx, a).await,
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(ctx, a).await,
         Command::Network(c) => network::dispatch(ctx, c).await,
+        Command::Volume(c) => commands::volume::volume(ctx, c).await,
     }
 }
 
@@ -244,6 +257,7 @@ async fn dispatch_session(ctx: &Ctx, command: ContainerSessionCommand) -> Result
         ContainerSessionCommand::Rename(a) => lifecycle::rename(ctx, a).await,
         ContainerSessionCommand::Top(a) => lifecycle::top(ctx, a).await,
         ContainerSessionCommand::Attach(a) => attach::attach(ctx, a).await,
+        ContainerSessionCommand::Exec(a) => exec::exec(ctx, a).await,
         ContainerSessionCommand::Port(a) => lifecycle::port(ctx, a).await,
         ContainerSessionCommand::Logs(a) => logs::logs(ctx, a).await,
     }

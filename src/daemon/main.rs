@@ -3,9 +3,11 @@
 //! Each container runs under a `berth-supervisor` process, a separate small
 //! binary installed next to berthd (see `src/supervisor`).
 
+mod archive;
 mod config;
 mod containers;
 mod error;
+mod execs;
 mod handlers;
 mod http;
 mod lock;
@@ -13,6 +15,7 @@ mod network;
 mod server;
 mod services;
 mod stats;
+mod volumes;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -80,7 +83,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         ContainerService::open(
             &config.data_root,
             &config.exec_root,
-            exe,
+            exe.clone(),
             networks.clone(),
             cgroups,
         )
@@ -105,6 +108,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         containers,
         networks,
         stats: Arc::new(stats::Collector::new()),
+        execs: Arc::new(execs::ExecService::new(exe)),
     });
     server::serve(listener, svc, shutdown).await;
     tracing::info!("shutting down");

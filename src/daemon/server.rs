@@ -16,7 +16,9 @@ use tokio::net::UnixListener;
 use berth::api::{API_VERSION, ErrorClass, MIN_API_VERSION};
 
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{containers, images, logs, networks, resources, system};
+use crate::handlers::{
+    archive, containers, exec, images, logs, networks, resources, system, volumes,
+};
 use crate::http::{Body, Query, error_response};
 use crate::services::Services;
 
@@ -186,6 +188,16 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
             networks::disconnect(svc, id, req.into_body()).await
         }
 
+        (&Method::GET, ["volumes"]) => volumes::list(svc, &q).await,
+        (&Method::POST, ["volumes", "create"]) => volumes::create(svc, req.into_body()).await,
+        (&Method::POST, ["volumes", "prune"]) => {
+            let requested = req.uri().path().to_owned();
+            volumes::prune(svc, &q, &requested).await
+        }
+        (&Method::GET, ["volumes", name]) => volumes::inspect(svc, name).await,
+        (&Method::DELETE, ["volumes", name]) => volumes::remove(svc, name, &q).await,
+
+        (&Method::POST, ["commit"]) => archive::commit(svc, &q, req.into_body()).await,
         (&Method::POST, ["containers", "create"]) => {
             containers::create(svc, &q, req.into_body()).await
         }
@@ -206,6 +218,10 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
             match (&method, rest) {
                 (&Method::GET, ["json"]) => containers::inspect(svc, c, &q).await,
                 (&Method::GET, ["top"]) => containers::top(c, &q).await,
+                (&Method::GET, ["archive"]) => archive::get(c, id, &q).await,
+                (&Method::HEAD, ["archive"]) => archive::head(c, id, &q).await,
+                (&Method::PUT, ["archive"]) => archive::put(c, id, &q, req.into_body()).await,
+                (&Method::GET, ["export"]) => archive::export(c).await,
                 (&Method::GET, ["logs"]) => logs::logs(c, &q).await,
                 (&Method::POST, ["start"]) => containers::start(svc, c).await,
                 (&Method::POST, ["stop"]) => containers::stop(svc, c, &q).await,
@@ -215,11 +231,21 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
                 (&Method::POST, ["kill"]) => containers::kill(svc, c, id, &q).await,
                 (&Method::POST, ["wait"]) => containers::wait(c, &q).await,
                 (&Method::POST, ["attach"]) => containers::attach(c, &q, req).await,
+                (&Method::POST, ["exec"]) => exec::create(svc, c, id, req.into_body()).await,
                 (&Method::POST, ["pause"]) => resources::pause(svc, c).await,
                 (&Method::POST, ["unpause"]) => resources::unpause(svc, c).await,
                 (&Method::POST, ["update"]) => resources::update(svc, c, req.into_body()).await,
                 (&Method::GET, ["stats"]) => resources::stats(svc, c, &q).await,
                 (&Method::DELETE, []) => containers::remove(svc, c, &q).await,
+                _ => Err(not_found()),
+            }
+        }
+        (_, ["exec", id, rest @ ..]) => {
+            let e = exec::lookup(svc, id)?;
+            match (&method, rest) {
+                (&Method::POST, ["start"]) => exec::start(svc.execs.clone(), e, req).await,
+                (&Method::GET, ["json"]) => exec::inspect(e).await,
+                (&Method::POST, ["resize"]) => exec::resize(e, &q).await,
                 _ => Err(not_found()),
             }
         }

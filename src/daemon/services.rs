@@ -7,6 +7,7 @@ use berth::image::ImageStore;
 
 use crate::config::Config;
 use crate::containers::ContainerService;
+use crate::execs::ExecService;
 use crate::network::NetworkService;
 use crate::stats::Collector;
 
@@ -22,4 +23,6 @@ pub struct Services {
     pub networks: Arc<NetworkService>,
     /// Containers' last statistics samples.
     pub stats: Arc<Collector>,
+    /// Exec instances.
+    pub execs: Arc<ExecService>,
 }

@@ -96,6 +96,50 @@ pub fn apply_layer_keeping(
     })
 }
 
+/// Options of [`extract`]: a tar unpacked into a directory of a container, as `cp` does.
+#[derive(Debug, Clone, Default)]
+pub struct ExtractOptions {
+    /// Refuse to replace a directory with a non-directory or the reverse (Docker's
+    /// `noOverwriteDirNonDir`).
+    pub no_overwrite_dir_non_dir: bool,
+    /// Owner of every extracted node instead of the tar's (`copyUIDGID`).
+    pub owner: Option<(u32, u32)>,
+    /// Entries (and hardlink targets) under the first components are put under the
+    /// second instead (the client side of `cp` renaming the copied tree).
+    pub rebase: Option<Rebase>,
+}
+
+/// A path prefix replaced by another, as components: `(old, new)`.
+pub type Rebase = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+/// Unpacks the plain tar `stream` into the directory `dest` (components relative to
+/// `root`, symlinks already evaluated) as dockerd's `cp` does: every entry and its
+/// parents are resolved inside `root` (a container root), so symlinks in the
+/// container or in the tar never lead outside it; names climbing above `dest` are
+/// refused; `.wh.` names are ordinary files; a `./` entry leaves `dest` as it is.
+/// `what` names the root in errors. Returns the bytes of file content written.
+pub fn extract(
+    stream: impl Read,
+    root: OwnedFd,
+    what: &Path,
+    dest: &[Vec<u8>],
+    opts: &ExtractOptions,
+) -> Result<u64, ImageError> {
+    let mut applier = Applier::at(Arc::new(root), what.to_path_buf());
+    applier.prefix = dest.to_vec();
+    applier.whiteouts = false;
+    applier.owner = opts.owner;
+    applier.no_overwrite_dir_non_dir = opts.no_overwrite_dir_non_dir;
+    applier.rebase = opts.rebase.clone();
+    let mut archive = tar::Archive::new(stream);
+    for entry in archive.entries().map_err(archive_err)? {
+        let mut entry = entry.map_err(archive_err)?;
+        applier.apply_entry(&mut entry)?;
+    }
+    applier.finish()?;
+    Ok(applier.size)
+}
+
 fn archive_err(e: io::Error) -> ImageError {
     ImageError::InvalidArchive(format!("reading layer tar: {e}"))
 }
@@ -165,6 +209,14 @@ struct Applier {
     size: u64,
     /// Records the tar for keeping it as a tar-split (plain tars only).
     rec: Option<SharedRecorder>,
+    /// Where entries go below the root ([`extract`]); empty for layers.
+    prefix: Vec<Vec<u8>>,
+    /// `.wh.` entries are whiteouts (layers) rather than plain files (`cp`).
+    whiteouts: bool,
+    /// Owner forced on every node.
+    owner: Option<(u32, u32)>,
+    no_overwrite_dir_non_dir: bool,
+    rebase: Option<Rebase>,
 }
 
 impl Applier {
@@ -175,15 +227,24 @@ impl Applier {
             Mode::empty(),
         )
         .map_err(|e| ImageError::io_at(dest, errno_io(e)))?;
-        Ok(Applier {
-            root: Arc::new(root),
-            root_path: dest.to_path_buf(),
+        Ok(Applier::at(Arc::new(root), dest.to_path_buf()))
+    }
+
+    fn at(root: Arc<OwnedFd>, root_path: PathBuf) -> Applier {
+        Applier {
+            root,
+            root_path,
             cache: None,
             dir_times: Vec::new(),
             buf: vec![0u8; BUF_SIZE],
             size: 0,
             rec: None,
-        })
+            prefix: Vec::new(),
+            whiteouts: true,
+            owner: None,
+            no_overwrite_dir_non_dir: false,
+            rebase: None,
+        }
     }
 
     fn apply_entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), ImageError> {
@@ -200,7 +261,17 @@ impl Applier {
         }
         let comps = clean_components(&raw_name)
             .ok_or_else(|| entry_err(&raw_name, "path escapes the layer root"))?;
-        let meta = read_meta(entry, &raw_name)?;
+        let comps = self.rebased(comps);
+        if !self.whiteouts && comps.is_empty() {
+            // `./` of a `cp` tar: the destination directory stays as it is.
+            return Ok(());
+        }
+        let comps = [self.prefix.clone(), comps].concat();
+        let mut meta = read_meta(entry, &raw_name)?;
+        if let Some((uid, gid)) = self.owner {
+            meta.uid = uid;
+            meta.gid = gid;
+        }
         let io_err = |e: io::Error| ImageError::Apply {
             entry: String::from_utf8_lossy(&raw_name).into_owned(),
             source: e,
@@ -218,7 +289,9 @@ impl Applier {
         };
 
         // Whiteouts.
-        if let Some(target) = name.strip_prefix(WHITEOUT_PREFIX) {
+        if let Some(target) = name.strip_prefix(WHITEOUT_PREFIX)
+            && self.whiteouts
+        {
             if name.as_slice() == OPAQUE_MARKER {
                 let dir = self.open_dir(parent, OFlags::RDONLY).map_err(io_err)?;
                 rustix::fs::fsetxattr(&dir, "trusted.overlay.opaque", b"y", XattrFlags::empty())
@@ -249,6 +322,24 @@ impl Applier {
 
         let pfd = self.parent_fd(parent).map_err(io_err)?;
         let name_os = OsStr::from_bytes(name);
+        if self.no_overwrite_dir_non_dir
+            && let Ok(st) = rustix::fs::statat(&*pfd, name_os, AtFlags::SYMLINK_NOFOLLOW)
+        {
+            let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+            let path =
+                String::from_utf8_lossy(&[b"/".to_vec(), comps.join(&b'/')].concat()).into_owned();
+            let name = String::from_utf8_lossy(&raw_name).into_owned();
+            if is_dir && kind != EntryType::Directory {
+                return Err(ImageError::InvalidArgument(format!(
+                    "cannot overwrite directory {path:?} with non-directory {name:?}"
+                )));
+            }
+            if !is_dir && kind == EntryType::Directory {
+                return Err(ImageError::InvalidArgument(format!(
+                    "cannot overwrite non-directory {path:?} with directory {name:?}"
+                )));
+            }
+        }
         match kind {
             EntryType::Directory => {
                 match rustix::fs::mkdirat(&*pfd, name_os, Mode::from_raw_mode(0o700)) {
@@ -342,6 +433,7 @@ impl Applier {
                 let tcomps = clean_components(&target).ok_or_else(|| {
                     entry_err(&raw_name, "hardlink target escapes the layer root")
                 })?;
+                let tcomps = [self.prefix.clone(), self.rebased(tcomps)].concat();
                 let Some((tname, tparent)) = tcomps.split_last() else {
                     return Err(entry_err(&raw_name, "hardlink to the layer root"));
                 };
@@ -395,6 +487,16 @@ impl Applier {
             }
         }
         Ok(())
+    }
+
+    /// `comps` with the [`ExtractOptions::rebase`] prefix swapped.
+    fn rebased(&self, comps: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+        match &self.rebase {
+            Some((old, new)) if comps.starts_with(old) => {
+                [new.clone(), comps[old.len()..].to_vec()].concat()
+            }
+            _ => comps,
+        }
     }
 
     /// Ownership (for symlinks), xattrs and mtime of a node that cannot be opened for writing.

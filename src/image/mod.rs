@@ -30,7 +30,9 @@
 pub mod apply;
 pub mod archive;
 pub mod blobs;
+pub mod commit;
 pub mod config;
+pub mod diff;
 pub mod digest;
 pub mod error;
 pub mod fixture;

@@ -538,6 +538,82 @@ impl ImageStore {
         Ok(id)
     }
 
+    /// `commit`: a new image of `base`'s layers plus the layer `write_layer` writes
+    /// (a plain tar, e.g. [`crate::image::diff::write_layer`]); returns its `sha256:` ID.
+    pub fn commit(
+        &self,
+        base: &str,
+        write_layer: impl FnOnce(&mut dyn Write) -> Result<(), ImageError>,
+        opts: &crate::image::commit::CommitOptions,
+    ) -> Result<String, ImageError> {
+        let reference = match &opts.reference {
+            Some(r) if !r.is_empty() => Some(Reference::parse(r)?.with_default_tag()),
+            _ => None,
+        };
+        let (base_id, base_config) = {
+            let state = self.lock();
+            let id = Self::lookup(&state, base)?;
+            Self::record(&state, &id)?;
+            (id.clone(), Self::config_of(&state, &id))
+        };
+        let (tx, handle) = snapshot::spawn_unpack(&self.inner.snapshots)?;
+        let mut w = crate::image::commit::ChunkWriter::new(tx);
+        let written = write_layer(&mut w).and_then(|()| {
+            w.flush()
+                .map_err(|e| ImageError::io_at("<layer stream>", e))
+        });
+        drop(w);
+        let unpacked = snapshot::join(handle);
+        written?;
+        let temp = unpacked?;
+        let stats = temp.stats.clone().expect("unpacked snapshots carry stats");
+        if stats.kept.is_none() {
+            return Err(ImageError::InvalidArchive(
+                "committed layer was not kept".into(),
+            ));
+        }
+        let config = crate::image::commit::new_config(&base_config, &stats.diff_id, opts)?;
+        let config_bytes = serde_json::to_vec(&config).expect("config serialises");
+        let id = sha256_digest(&config_bytes);
+        self.sync()?;
+        let mut state = self.lock();
+        // The base may have been removed meanwhile; its layers must still be there.
+        let mut layers = Self::record(&state, &base_id)?.layers.clone();
+        let diff_ids: Vec<String> = config.rootfs.diff_ids.clone();
+        let chains = chain_ids(&diff_ids);
+        let chain = chains.last().expect("one layer at least").clone();
+        let parent_chain = layers.last().map(|l| l.chain_id.clone());
+        self.inner
+            .snapshots
+            .commit(temp, &chain, parent_chain.as_deref())?;
+        layers.push(LayerRecord {
+            digest: stats.diff_id.clone(),
+            media_type: Compression::None.layer_media_type().to_string(),
+            size: stats.diff_size,
+            diff_id: stats.diff_id,
+            diff_size: stats.diff_size,
+            chain_id: chain,
+            unpacked_size: stats.unpacked_size,
+            stored: LayerStorage::Snapshot,
+        });
+        self.inner.blobs.write_bytes(&config_bytes, Some(&id))?;
+        state.index.images.insert(
+            id.clone(),
+            ImageRecord {
+                layers,
+                manifest_digest: None,
+                parent: Some(base_id),
+                last_tag_time: None,
+            },
+        );
+        if let Some(r) = reference {
+            state.index.references.insert(r.to_string(), id.clone());
+        }
+        state.configs.insert(id.clone(), Arc::new(config));
+        state.index.save(&self.inner.index_path)?;
+        Ok(id)
+    }
+
     /// Images as `GET /images/json` lists them; `all` includes intermediate images,
     /// `filters` is Docker's decoded filter map (`dangling`, `reference`, `label`, `before`, `since`).
     pub fn list(

@@ -131,6 +131,37 @@ pub async fn start(exe: &Path, spec: &ContainerSpec) -> Result<Started, RuntimeE
         source,
     })?;
 
+    launch(exe, run_dir, &spec.id).await
+}
+
+/// Starts an exec ([`super::exec`]): writes its spec into its run dir and
+/// starts a supervisor in exec mode, as [`start`] does for a container.
+/// Returns once the command has been exec'd in the container.
+pub async fn start_exec(exe: &Path, spec: &super::exec::ExecSpec) -> Result<Started, RuntimeError> {
+    spec.validate()?;
+    let run_dir = &spec.run_dir;
+    if let Some(parent) = run_dir.parent() {
+        create_private_dir(parent).map_err(|source| RuntimeError::Io {
+            path: parent.to_owned(),
+            source,
+        })?;
+    }
+    create_private_dir(run_dir).map_err(|source| RuntimeError::Io {
+        path: run_dir.clone(),
+        source,
+    })?;
+    let spec_path = run_dir.join(super::exec::EXEC_SPEC_FILE);
+    let bytes = serde_json::to_vec_pretty(spec).expect("exec spec serializes");
+    atomic_write(&spec_path, &bytes).map_err(|source| RuntimeError::Io {
+        path: spec_path.clone(),
+        source,
+    })?;
+    launch(exe, run_dir, &spec.container_id).await
+}
+
+/// Spawns the supervisor for `run_dir` (whose spec is written), connects
+/// and sends `START`; `id` names the container in errors.
+async fn launch(exe: &Path, run_dir: &Path, id: &str) -> Result<Started, RuntimeError> {
     // The spawned process forks the supervisor and exits; its pipes reach
     // EOF once the supervisor has reported `ready` and let go of them.
     let out = tokio::process::Command::new(exe)
@@ -152,7 +183,7 @@ pub async fn start(exe: &Path, spec: &ContainerSpec) -> Result<Started, RuntimeE
             s => s.trim_start_matches("berth supervisor: ").to_owned(),
         };
         return Err(RuntimeError::SupervisorStart {
-            run_dir: run_dir.clone(),
+            run_dir: run_dir.to_owned(),
             detail,
         });
     }
@@ -167,7 +198,7 @@ pub async fn start(exe: &Path, spec: &ContainerSpec) -> Result<Started, RuntimeE
         Some((proto::STARTED, payload)) => decode::<StartedMsg>(&payload, &socket)?.pid,
         Some((proto::START_FAILED, payload)) => {
             let failure: StartFailure = decode(&payload, &socket)?;
-            return Err(RuntimeError::from_failure(&spec.id, failure));
+            return Err(RuntimeError::from_failure(id, failure));
         }
         Some((tag, _)) => {
             return Err(protocol(

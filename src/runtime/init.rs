@@ -116,13 +116,12 @@ fn run(
     if !spec.host_network {
         crate::network::loopback::bring_up().map_err(other)?;
     }
-    rootfs::mount_inside(
-        &mut rootfs::Host,
-        &root,
-        Some(&spec.run_dir),
-        spec.privileged,
-    )
-    .map_err(other)?;
+    // The generated /etc files go on top of the user's mounts (a bind of
+    // the whole /etc keeps them), unless a mount targets one itself.
+    rootfs::mount_inside(&mut rootfs::Host, &root, None, spec.privileged).map_err(other)?;
+    super::mounts::mount_all(&mut rootfs::Host, &root, &spec.mounts).map_err(other)?;
+    super::mounts::bind_etc_files(&mut rootfs::Host, &root, &spec.run_dir, &spec.mounts)
+        .map_err(other)?;
     if spec.privileged {
         // Still in the host's tree: `/dev` is the host's.
         let dev = rootfs::resolve_in_root(&root, Path::new("/dev"))
@@ -212,7 +211,7 @@ fn join_netns(path: &Path) -> Result<(), StartFailure> {
 /// Puts the stdio fds on 0-2, the error pipe on [`ERR_FD`] and the console
 /// socket (if any) on [`CONSOLE_FD`] (both close-on-exec), and closes every
 /// other inherited fd so nothing of the supervisor leaks.
-fn setup_fds(fds: &InitFds, err_fd: &mut RawFd) -> std::io::Result<()> {
+pub(crate) fn setup_fds(fds: &InitFds, err_fd: &mut RawFd) -> std::io::Result<()> {
     let stage = |fd: RawFd| -> std::io::Result<RawFd> {
         // SAFETY: F_DUPFD_CLOEXEC duplicates an open fd of this process onto
         // the lowest free number >= STAGING_FD; it never replaces an open fd.
@@ -261,7 +260,7 @@ fn setup_fds(fds: &InitFds, err_fd: &mut RawFd) -> std::io::Result<()> {
 
 /// Restores default dispositions and an empty mask: ignored signals (Rust
 /// ignores SIGPIPE) would otherwise stay ignored across `execve`.
-fn reset_signals() {
+pub(crate) fn reset_signals() {
     for sig in Signal::iterator() {
         if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
             continue;
@@ -275,7 +274,7 @@ fn reset_signals() {
     let _ = SigSet::empty().thread_set_mask();
 }
 
-fn set_user(u: &user::ExecUser) -> Result<(), StartFailure> {
+pub(crate) fn set_user(u: &user::ExecUser) -> Result<(), StartFailure> {
     let gids: Vec<Gid> = u.sgids.iter().map(|g| Gid::from_raw(*g)).collect();
     nix::unistd::setgroups(&gids).map_err(|e| other(format!("setgroups: {e}")))?;
     nix::unistd::setgid(Gid::from_raw(u.gid))
@@ -284,7 +283,7 @@ fn set_user(u: &user::ExecUser) -> Result<(), StartFailure> {
 }
 
 /// Go's lower-case wording of an errno, which Docker's messages carry.
-fn errno_text(e: Errno) -> String {
+pub(crate) fn errno_text(e: Errno) -> String {
     let d = e.desc();
     let mut chars = d.chars();
     match chars.next() {
@@ -342,7 +341,11 @@ fn check_executable(p: &Path) -> Result<(), Option<Errno>> {
     }
 }
 
-fn exec(program: &Path, args: &[String], env: &[String]) -> Result<Infallible, StartFailure> {
+pub(crate) fn exec(
+    program: &Path,
+    args: &[String],
+    env: &[String],
+) -> Result<Infallible, StartFailure> {
     let cstr = |s: &str| {
         CString::new(s).map_err(|_| {
             StartFailure::new(

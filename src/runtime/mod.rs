@@ -12,11 +12,15 @@
 //! - [`supervisor`]: [`supervisor::supervisor_main`], the whole of the small
 //!   `berth-supervisor` binary (`src/supervisor`), single-threaded.
 //! - [`proto`]: the frames on the supervisor socket.
+//! - [`mounts`]: the container's binds, volumes and tmpfs mounts (made by the init).
 //! - [`init`], [`rootfs`], [`capabilities`], [`rlimits`], [`devices`],
 //!   [`user`], [`etc`]: what the container init does between fork and exec.
 //! - [`procs`]: the host pids of a container's processes (for `top`).
 //! - [`cgroups`]: cgroup v1/v2 limits, freezer, OOM count and stats.
+//! - [`rootaccess`]: a container's root as the daemon reaches it (`cp`, `export`, `commit`).
 //! - [`tty`]: the container's terminal (pty in its own devpts, master sent to the supervisor).
+//! - [`exec`]: further processes in a running container (`exec`), each under a
+//!   supervisor of its own in exec mode.
 //!
 //! Files, per container:
 //! - exec root `RUN_DIR` (`/run/berth/containers/<id>`, created by
@@ -27,6 +31,8 @@
 //!   through `/proc/self/fd/N/sup.sock`, `supervisor.log`, `hostname`, `hosts`, `resolv.conf`
 //!   (bound into the container), `rootfs/` (mount point, used only inside the
 //!   container's mount namespace), `empty/` (lower layer for layerless images).
+//!   `execs/<exec-id>/`: one run dir per exec, with a supervisor of its own
+//!   (see [`exec`]).
 //! - data root `STATE_DIR` (`/var/lib/berth/containers/<id>`): `exit.json`
 //!   (`{"version":1,"exit_code":N,"signal":S|null,"finished_at":"RFC3339","oom_killed":B}`),
 //!   written atomically by the supervisor before it reports the exit.
@@ -45,10 +51,13 @@ pub mod client;
 pub mod devices;
 pub mod error;
 pub mod etc;
+pub mod exec;
 pub mod init;
+pub mod mounts;
 pub mod procs;
 pub mod proto;
 pub mod rlimits;
+pub mod rootaccess;
 pub mod rootfs;
 pub mod spec;
 pub mod state;

@@ -425,7 +425,12 @@ fn in_root(root: &Path, path: &str) -> Result<PathBuf> {
 
 /// Bind-mounts the host file `source` over `path` inside `root`, creating an
 /// empty file there first when the image has none.
-fn bind_file(k: &mut impl MountOps, source: &Path, root: &Path, path: &str) -> Result<()> {
+pub(crate) fn bind_file(
+    k: &mut impl MountOps,
+    source: &Path,
+    root: &Path,
+    path: &str,
+) -> Result<()> {
     let target = in_root(root, path)?;
     match k.kind(&target) {
         PathKind::Dir => {
@@ -449,10 +454,17 @@ fn bind_file(k: &mut impl MountOps, source: &Path, root: &Path, path: &str) -> R
 
 /// Makes `root` the root of this mount namespace and detaches the old root.
 pub fn pivot(root: &Path) -> Result<()> {
+    // The old root is reached through this fd after the pivot (as runc does):
+    // mount(2) on "." would act on the new root, whose mounts (a user's
+    // rshared bind) must keep their propagation.
+    let flags = nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC;
+    let old_root = nix::fcntl::open("/", flags, Mode::empty())
+        .map_err(nix_err("open old root", Path::new("/")))?;
     nix::unistd::chdir(root).map_err(nix_err("chdir", root))?;
     // With new_root == put_old, the old root ends up stacked on "." and can
     // be detached without needing a directory for it inside the container.
     nix::unistd::pivot_root(".", ".").map_err(nix_err("pivot_root", root))?;
+    nix::unistd::fchdir(&old_root).map_err(nix_err("fchdir to old root", Path::new("/")))?;
     mount(
         None::<&str>,
         ".",

@@ -96,6 +96,10 @@ pub struct ContainerSpec {
     /// in the supervisor's cgroups.
     #[serde(default)]
     pub cgroup: Option<CgroupSpec>,
+    /// Binds, volumes and tmpfs mounts (Docker's `Mounts`), made by the init
+    /// after the standard mounts and before `pivot_root`; see [`super::mounts`].
+    #[serde(default)]
+    pub mounts: Vec<super::mounts::MountSpec>,
     /// A network namespace prepared by the daemon (a bind-mounted nsfs file,
     /// or `/proc/<pid>/ns/net` of another container) that the init joins
     /// instead of unsharing a fresh one with only `lo`.
@@ -315,6 +319,7 @@ pub(crate) mod tests {
             "host_network",
             "etc",
             "cgroup",
+            "mounts",
         ] {
             json.as_object_mut().unwrap().remove(f).unwrap();
         }

@@ -20,6 +20,13 @@
 //! client lags more than [`HIGH_WATER`] bytes, the supervisor stops reading
 //! the container's output (backpressure instead of loss). The log is
 //! complete before `exit.json` is written.
+//!
+//! Exec mode: when `RUN_DIR` holds an [`exec::EXEC_SPEC_FILE`] instead of a
+//! container spec, the same loop supervises one exec'd process (see
+//! [`super::exec`]): nothing of the container's is created (no rootfs, `/etc`
+//! files, cgroup or log), `START` joins the container init's pid namespace
+//! and forks the exec child instead of an init, and `exit.json` goes to the
+//! exec's own dir.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -37,6 +44,7 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, pipe2, setsid};
 
 use super::error::RuntimeError;
+use super::exec::{self, ExecSpec};
 use super::init::{self, InitFds};
 use super::proto::{self, FailureKind, Hello, Phase, StartFailure, StartedMsg};
 use super::spec::ContainerSpec;
@@ -162,14 +170,25 @@ fn launch(run_dir: &Path) -> Result<i32, SupervisorError> {
     // SAFETY: SIG_IGN installs no handler code.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let run_dir = std::path::absolute(run_dir).map_err(io_err(run_dir))?;
-    let spec_path = run_dir.join(SPEC_FILE);
-    let bytes = std::fs::read(&spec_path).map_err(io_err(&spec_path))?;
-    let spec: ContainerSpec =
-        serde_json::from_slice(&bytes).map_err(|source| SupervisorError::Spec {
-            path: spec_path.clone(),
-            source,
-        })?;
-    spec.validate()?;
+    let exec_spec =
+        exec::read_spec(&run_dir).map_err(io_err(&run_dir.join(exec::EXEC_SPEC_FILE)))?;
+    let spec = match &exec_spec {
+        Some(e) => {
+            e.validate()?;
+            e.supervisor_spec()
+        }
+        None => {
+            let spec_path = run_dir.join(SPEC_FILE);
+            let bytes = std::fs::read(&spec_path).map_err(io_err(&spec_path))?;
+            let spec: ContainerSpec =
+                serde_json::from_slice(&bytes).map_err(|source| SupervisorError::Spec {
+                    path: spec_path.clone(),
+                    source,
+                })?;
+            spec.validate()?;
+            spec
+        }
+    };
 
     // Nothing the daemon left open beyond stdio may reach the supervisor.
     // SAFETY: close_range only closes descriptors; none is owned by a live
@@ -184,7 +203,7 @@ fn launch(run_dir: &Path) -> Result<i32, SupervisorError> {
         ForkResult::Parent { .. } => return Ok(0),
         ForkResult::Child => {}
     }
-    let mut sup = Supervisor::new(spec, run_dir)?;
+    let mut sup = Supervisor::new(spec, exec_spec, run_dir)?;
     sup.detach_stdio()?;
     Ok(sup.run())
 }
@@ -207,6 +226,8 @@ struct Container {
 
 struct Supervisor {
     spec: ContainerSpec,
+    /// Set in exec mode; `spec` then only shapes stdio and the exit file.
+    exec: Option<ExecSpec>,
     run_dir: PathBuf,
     socket: PathBuf,
     listener: UnixListener,
@@ -232,24 +253,30 @@ enum Slot {
 }
 
 impl Supervisor {
-    fn new(spec: ContainerSpec, run_dir: PathBuf) -> Result<Supervisor, SupervisorError> {
+    fn new(
+        spec: ContainerSpec,
+        exec: Option<ExecSpec>,
+        run_dir: PathBuf,
+    ) -> Result<Supervisor, SupervisorError> {
         nix::unistd::chdir("/").map_err(sys("chdir /"))?;
-        for dir in [ROOTFS_DIR, EMPTY_LAYER_DIR] {
-            let p = run_dir.join(dir);
-            crate::fsutil::create_private_dir(&p).map_err(io_err(&p))?;
+        if exec.is_none() {
+            for dir in [ROOTFS_DIR, EMPTY_LAYER_DIR] {
+                let p = run_dir.join(dir);
+                crate::fsutil::create_private_dir(&p).map_err(io_err(&p))?;
+            }
+            // The merged root takes the upper dir's mode; Docker's is 0755, so
+            // that users other than root can walk the container's tree.
+            std::fs::set_permissions(&spec.upper, std::fs::Permissions::from_mode(0o755))
+                .map_err(io_err(&spec.upper))?;
+            super::etc::write_files(
+                &run_dir,
+                spec.effective_hostname(),
+                &spec.etc,
+                Path::new("/etc/resolv.conf"),
+                Path::new("/etc/hosts"),
+            )
+            .map_err(io_err(&run_dir))?;
         }
-        // The merged root takes the upper dir's mode; Docker's is 0755, so
-        // that users other than root can walk the container's tree.
-        std::fs::set_permissions(&spec.upper, std::fs::Permissions::from_mode(0o755))
-            .map_err(io_err(&spec.upper))?;
-        super::etc::write_files(
-            &run_dir,
-            spec.effective_hostname(),
-            &spec.etc,
-            Path::new("/etc/resolv.conf"),
-            Path::new("/etc/hosts"),
-        )
-        .map_err(io_err(&run_dir))?;
         let socket = run_dir.join(SOCKET_FILE);
         let dir_handle = File::open(&run_dir).map_err(io_err(&run_dir))?;
         let bind_path = socket_path(&run_dir, SOCKET_FILE, &dir_handle);
@@ -276,6 +303,7 @@ impl Supervisor {
         };
         let sup = Supervisor {
             spec,
+            exec,
             run_dir,
             socket,
             listener,
@@ -668,9 +696,20 @@ impl Supervisor {
                 .map_err(|e| StartFailure::new(FailureKind::Other, format!("open log: {e}")))?;
             self.logger = Some(w);
         }
-        // The next child becomes pid 1 of a new pid namespace; the other
-        // namespaces are unshared by the child itself.
-        unshare(CloneFlags::CLONE_NEWPID).map_err(|e| fail("unshare pid namespace", e))?;
+        // The next child becomes pid 1 of a new pid namespace (the other
+        // namespaces are unshared by the child itself), or, for an exec,
+        // a process in the container's.
+        let namespaces = match &self.exec {
+            Some(e) => {
+                let ns = exec::Namespaces::open(e)?;
+                ns.enter_pid()?;
+                Some(ns)
+            }
+            None => {
+                unshare(CloneFlags::CLONE_NEWPID).map_err(|e| fail("unshare pid namespace", e))?;
+                None
+            }
+        };
         let fds = InitFds {
             stdin: stdin_child.as_raw_fd(),
             stdout: out_w.as_raw_fd(),
@@ -680,11 +719,22 @@ impl Supervisor {
         };
         // SAFETY: the supervisor is single-threaded, so the child may run
         // arbitrary code; it ends in execve or _exit and never returns.
-        let child = match unsafe { fork() }.map_err(|e| fail("fork", e))? {
-            ForkResult::Child => init::child_main(&self.spec, fds),
+        let forked = unsafe { fork() }.map_err(|e| match (&self.exec, e) {
+            // The pid namespace's init is gone: it takes no new members.
+            (Some(x), nix::errno::Errno::ENOMEM) => StartFailure::new(
+                FailureKind::Other,
+                format!("container {} is not running", x.container_id),
+            ),
+            _ => fail("fork", e),
+        });
+        let child = match forked? {
+            ForkResult::Child => match (&self.exec, &namespaces) {
+                (Some(e), Some(ns)) => exec::child_main(e, ns, fds),
+                _ => init::child_main(&self.spec, fds),
+            },
             ForkResult::Parent { child } => child,
         };
-        drop((out_w, err_w, errpipe_w, stdin_child));
+        drop((out_w, err_w, errpipe_w, stdin_child, namespaces));
         // The init sends the pty master before it execs; a closed socket
         // without one means it failed, which the error pipe then tells.
         let master = match console {

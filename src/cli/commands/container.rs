@@ -122,6 +122,9 @@ pub struct RunArgs {
     /// Resource limits (cgroups)
     #[command(flatten)]
     resources: super::resources::ResourceArgs,
+    /// Volumes and mounts
+    #[command(flatten)]
+    mounts: super::mountflags::MountArgs,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -235,7 +238,7 @@ fn read_label_file(path: &str) -> Result<Vec<String>, String> {
 
 /// Docker's `ValidateEnv`: `VAR` alone takes the value from our environment
 /// when set, and is passed through bare otherwise.
-fn expand_env(v: &str) -> Result<String, String> {
+pub fn expand_env(v: &str) -> Result<String, String> {
     let (key, has_value) = match v.split_once('=') {
         Some((k, _)) => (k, true),
         None => (v, false),
@@ -446,6 +449,14 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
     };
     let networking_config = net.apply(&mut config, &mut host_config);
     args.resources.apply(&mut host_config).map_err(opt_err)?;
+    args.mounts
+        .apply(&mut config, &mut host_config)
+        .map_err(|e| {
+            flag_err(format!(
+                "invalid argument \"{}\" for \"--mount\" flag: {}",
+                e.value, e.reason
+            ))
+        })?;
     Ok(CreateBody {
         config,
         host_config,

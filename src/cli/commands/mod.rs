@@ -3,14 +3,18 @@
 
 pub mod attach;
 pub mod container;
+pub mod cp;
+pub mod exec;
 pub mod image;
 pub mod lifecycle;
 pub mod logs;
+pub mod mountflags;
 pub mod network;
 pub mod ps;
 pub mod resources;
 pub mod stats;
 pub mod system;
+pub mod volume;
 
 use std::io::Write;
 

@@ -2,13 +2,14 @@
 //! wait, attach, pause, unpause, update of limits, and adoption of containers
 //! that outlived a previous daemon (a paused one stays paused). Each
 //! container's files live in `<data-root>/containers/<id>/` (config.json,
-//! hostconfig.json, state.json, upper/, work/) and `<exec-root>/containers/<id>/`
+//! hostconfig.json, state.json, mounts.json, upper/, work/) and `<exec-root>/containers/<id>/`
 //! (supervisor socket, spec). The table is rebuilt from those at start.
 
 mod container;
 pub mod hostcfg;
 pub mod logs;
 pub mod merge;
+pub mod mounts;
 mod names;
 pub mod netcfg;
 pub mod resources;
@@ -45,6 +46,8 @@ pub struct ContainerService {
     cgroups: Cgroups,
     table: RwLock<HashMap<String, Arc<Container>>>,
     networks: Arc<NetworkService>,
+    /// Volumes, which containers reference and `rm -v` removes.
+    volumes: Arc<crate::volumes::VolumeService>,
 }
 
 /// How containers get their cgroups.
@@ -124,11 +127,13 @@ impl ContainerService {
             cgroups,
             table: RwLock::new(HashMap::new()),
             networks,
+            volumes: Arc::new(crate::volumes::VolumeService::open(data_root)?),
         };
         for entry in std::fs::read_dir(&svc.data_dir)? {
             let path = entry?.path();
             match svc.load_one(&path) {
                 Ok(c) => {
+                    svc.register_mounts(&c);
                     svc.table
                         .write()
                         .expect("table lock")
@@ -254,6 +259,7 @@ impl ContainerService {
             config.hostname = Some(host_name.unwrap_or_else(|| id[..12].to_owned()));
         }
         config.image = config.image.clone().or_else(|| Some(image.id.clone()));
+        let mounts = self.prepare_mounts(&id, &req.host_config, &config, &image.config)?;
         let def = Definition {
             version: STATE_VERSION,
             id: id.clone(),
@@ -275,14 +281,16 @@ impl ContainerService {
             run_dir,
         );
         *c.networks.lock().expect("networks lock") = networks;
-        if let Err(e) = self.write_new(&c) {
+        if let Err(e) = self.write_new(&c).and_then(|()| mounts.save(&c.state_dir)) {
             let _ = std::fs::remove_dir_all(&c.state_dir);
+            mounts.abort();
             return Err(e);
         }
         let c = Arc::new(c);
         let mut table = self.table.write().expect("table lock");
         if let Some(other) = table.values().find(|o| o.name() == c.def.name) {
             let _ = std::fs::remove_dir_all(&c.state_dir);
+            mounts.abort();
             return Err(name_conflict(&c.def.name, &other.def.id));
         }
         table.insert(id, c.clone());
@@ -410,7 +418,7 @@ impl ContainerService {
         if !self.contains(c) || c.state().status == Status::Running {
             return;
         }
-        if let Err(e) = self.remove_locked(c, true).await {
+        if let Err(e) = self.remove_locked(c, true, true).await {
             tracing::error!(id = %c.def.id, error = %e, "auto-removing container");
         }
     }
@@ -478,6 +486,7 @@ impl ContainerService {
                 })?;
                 c.control.send_replace(Some(started.control));
                 tokio::spawn(self.clone().pump(c.clone(), started.events, run));
+                self.copied_up(c);
                 Ok(true)
             }
             Err(e) => {
@@ -785,6 +794,7 @@ impl ContainerService {
         };
         let host = c.host_config();
         hostcfg::apply(&mut spec, cfg, &host)?;
+        spec.mounts = self.spec_mounts(c, &host)?;
         let resources = resources::to_cgroup(&host, &self.cgroups.support)?;
         match &self.cgroups.hierarchy {
             Ok(h) => {
@@ -1116,13 +1126,14 @@ impl ContainerService {
 
     /// `DELETE /containers/{id}`: refuses a running container unless `force`,
     /// which kills it first; then deletes its files and wakes removal waiters.
-    pub async fn remove(&self, c: &Arc<Container>, force: bool) -> ApiResult<()> {
+    /// With `volumes` (`?v=1`) its anonymous volumes are removed too.
+    pub async fn remove(&self, c: &Arc<Container>, force: bool, volumes: bool) -> ApiResult<()> {
         let _op = c.op.lock().await;
         self.still_there(c)?;
-        self.remove_locked(c, force).await
+        self.remove_locked(c, force, volumes).await
     }
 
-    async fn remove_locked(&self, c: &Arc<Container>, force: bool) -> ApiResult<()> {
+    async fn remove_locked(&self, c: &Arc<Container>, force: bool, volumes: bool) -> ApiResult<()> {
         let exited = c.next_exit();
         if c.state().status == Status::Running {
             if !force {
@@ -1162,6 +1173,8 @@ impl ContainerService {
         {
             failures.push(e.to_string());
         }
+        // Before the state dir goes: it holds the mount records.
+        failures.extend(self.release_mounts(c, volumes));
         for dir in [&c.run_dir, &c.state_dir] {
             match std::fs::remove_dir_all(dir) {
                 Ok(()) => {}

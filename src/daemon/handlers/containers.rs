@@ -112,9 +112,11 @@ pub async fn kill(
     Ok(no_content(StatusCode::NO_CONTENT))
 }
 
-/// `DELETE /containers/{id}?force=`.
+/// `DELETE /containers/{id}?force=&v=`.
 pub async fn remove(svc: &Services, c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> {
-    svc.containers.remove(&c, q.flag("force")).await?;
+    svc.containers
+        .remove(&c, q.flag("force"), q.flag("v"))
+        .await?;
     Ok(no_content(StatusCode::NO_CONTENT))
 }
 
@@ -733,7 +735,7 @@ pub async fn inspect(svc: &Services, c: Arc<Container>, q: &Query) -> ApiResult<
         }),
         size_rw,
         size_root_fs,
-        mounts: Some(Vec::new()),
+        mounts: Some(crate::containers::mounts::mount_points(&c)),
         config: Some(c.def.config.clone()),
         network_settings: Some(netcfg::network_settings(
             &c.networks(),
@@ -982,7 +984,7 @@ pub async fn list(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
                 )
                 .networks,
             }),
-            mounts: Some(Vec::new()),
+            mounts: Some(crate::containers::mounts::mount_points(&c)),
         });
         picked.push(c);
     }

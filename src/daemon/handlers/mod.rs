@@ -1,9 +1,12 @@
 //! Request handlers, one module per API area. Each parses and validates the
 //! request, calls a service, and shapes Docker's response.
 
+pub mod archive;
 pub mod containers;
+pub mod exec;
 pub mod images;
 pub mod logs;
 pub mod networks;
 pub mod resources;
 pub mod system;
+pub mod volumes;
