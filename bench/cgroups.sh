@@ -7,8 +7,8 @@
 # when the container goes, so the figures are whole-container ones, taken
 # twice to show what the limits add:
 #   - `run -d --name bcI IMG sleep 3600` N times in sequence, then `rm -f`
-#     one at a time (berth CLI -> berthd, docker 28 CLI -> dockerd with
-#     --network none; berth has no networking yet);
+#     one at a time (berth CLI -> berthd, docker 28 CLI -> dockerd, both
+#     with --network none: the cgroups, not the network set-up, are measured);
 #   - the same with `-m 64m --cpus 0.5 --pids-limit 100` (memory, memsw,
 #     CFS quota and pids files written on top);
 #   - the floor: bench/cgroup-floor.py makes and removes N empty cgroups with
@@ -19,7 +19,8 @@
 # quiet machine first. Everything lives under /tmp/berth-bench-cgroups-*;
 # the daemons get cgroup parents of their own (berth-bench-cg-*), dockerd a
 # bridge of its own (berthc<random>, a /30 in 198.18.0.0/15) and no iptables
-# rules; all is removed on exit, failure included.
+# rules, berthd one too (berthb<random>, a free /24 there, with its nft table
+# berth_<bridge>); all is removed on exit, failure included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${HOME:-/root}/.cargo/bin:$PATH"
@@ -83,6 +84,7 @@ cleanup() {
   awk -v w="$WORK/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
     umount -l "$m"
   done
+  berthd_net_cleanup "$BD/data"
   rm -rf "$WORK"
   rm_cgroups "$BCG"; rm_cgroups "$DCG"; rm_cgroups "$FCG"
   if [ -n "$BRIDGE_MADE" ]; then ip link del "$BRIDGE"; fi
@@ -95,12 +97,13 @@ mount -t tmpfs -o size=256m,mode=0700 berth-bench-cgroups "$RUN"
 ip link add "$BRIDGE" type bridge
 BRIDGE_MADE=1
 ip addr add "198.$((18 + RANDOM % 2)).$((RANDOM % 256)).$((RANDOM % 64 * 4 + 1))/30" dev "$BRIDGE"
+berthd_net # a bridge and nft table of berthd's own (bench/lib.sh)
 
 # Absolute parents: runc places a relative one below its own cgroup (here
 # inside the invoking shell's memory cgroup), berthd below the root.
 echo "{\"cgroup-parent\": \"/$BCG\"}" > "$BD/daemon.json"
 "$BERTHD" -H "unix://$BSOCK" --data-root "$BD/data" --exec-root "$RUN/berthd" \
-  --pidfile "$BD/berthd.pid" --config-file "$BD/daemon.json" >"$BD/log" 2>&1 &
+  --pidfile "$BD/berthd.pid" --config-file "$BD/daemon.json" "${BERTHD_NET[@]}" >"$BD/log" 2>&1 &
 BERTHD_PID=$!
 wait_sock "$BSOCK" "$BERTHD_PID" "$BD/log"
 
@@ -136,8 +139,8 @@ count_cgroups() {
 }
 declare -A R
 one_rep() { # engine variant -> "start_ms rm_ms"
-  local engine=$1 variant=$2 cli parent extra=() t i counts
-  if [ "$engine" = berth ]; then cli=("${B[@]}"); parent=$BCG; else cli=("${DK[@]}"); parent=$DCG; extra=(--network none); fi
+  local engine=$1 variant=$2 cli parent extra=(--network none) t i counts
+  if [ "$engine" = berth ]; then cli=("${B[@]}"); parent=$BCG; else cli=("${DK[@]}"); parent=$DCG; fi
   if [ "$variant" = limits ]; then extra+=("${LIMITS[@]}"); fi
   t=$(now_ns)
   for i in $(seq "$N"); do "${cli[@]}" run -d --name "bc$i" "${extra[@]}" "$IMG" sleep 3600 >/dev/null; done

@@ -10,11 +10,13 @@
 #   - out: `cp C:/data OUT/N` (the tree copied in once beforehand);
 # with the berth CLI -> berthd, the docker 28 CLI -> berthd and the docker CLI
 # -> dockerd. Every copy is checked (file count and bytes) after it is timed.
+# Both containers run with `--network none` (cp does not touch the network).
 # Page caches stay warm for both engines alike. Waits (up to QUIET_WAIT s,
 # default 600) for a quiet machine first. Everything lives under
 # /tmp/berth-bench-cp-*; dockerd gets a bridge of its own (berthp<random>, a
-# /30 in 198.18.0.0/15) and no iptables rules; all is removed on exit, failure
-# included.
+# /30 in 198.18.0.0/15) and no iptables rules, and berthd one too
+# (berthb<random>, a free /24 there, with its nft table berth_<bridge>); all
+# is removed on exit, failure included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${HOME:-/root}/.cargo/bin:$PATH"
@@ -68,6 +70,7 @@ cleanup() {
   awk -v w="$WORK/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
     umount -l "$m"
   done
+  berthd_net_cleanup "$BD/data"
   rm -rf "$WORK"
   if [ -n "$BRIDGE_MADE" ]; then ip link del "$BRIDGE"; fi
 }
@@ -79,10 +82,11 @@ mount -t tmpfs -o size=256m,mode=0700 berth-bench-run "$RUN"
 ip link add "$BRIDGE" type bridge
 BRIDGE_MADE=1
 ip addr add "198.$((18 + RANDOM % 2)).$((RANDOM % 256)).$((RANDOM % 64 * 4 + 1))/30" dev "$BRIDGE"
+berthd_net # a bridge and nft table of berthd's own (bench/lib.sh)
 
 echo '{}' > "$BD/daemon.json"
 "$BERTHD" -H "unix://$BSOCK" --data-root "$BD/data" --exec-root "$RUN/berthd" \
-  --pidfile "$BD/berthd.pid" --config-file "$BD/daemon.json" >"$BD/log" 2>&1 &
+  --pidfile "$BD/berthd.pid" --config-file "$BD/daemon.json" "${BERTHD_NET[@]}" >"$BD/log" 2>&1 &
 BERTHD_PID=$!
 wait_sock "$BSOCK" "$BERTHD_PID" "$BD/log"
 
@@ -98,7 +102,7 @@ BERTH_CLI=$BERTH BERTH_HOST="unix://$BSOCK" scripts/busybox-image.sh "$IMG" >&2
 "${B[@]}" save -o "$WORK/busybox.tar" "$IMG"
 "${DK[@]}" load -i "$WORK/busybox.tar" >&2
 rm -f "$WORK/busybox.tar"
-"${B[@]}" run -d --name berthbench-cp "$IMG" sleep 3600 >/dev/null
+"${B[@]}" run -d --network none --name berthbench-cp "$IMG" sleep 3600 >/dev/null
 "${DK[@]}" run -d --network none --name berthbench-cp "$IMG" sleep 3600 >/dev/null
 
 # The tree.

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers of the side-by-side benchmarks (bench/run.sh, bench/logs.sh).
+# Shared helpers of the side-by-side benchmarks (bench/*.sh).
 # Sourced, not run. Messages name the calling script ($BENCH_NAME).
 
 BENCH_NAME=${BENCH_NAME:-$(basename "$0")}
@@ -69,4 +69,45 @@ wait_sock() { # socket, pid, log
     sleep 0.05
   done
   echo "$BENCH_NAME: daemon did not start; log:" >&2; tail -n 30 "$3" >&2; exit 1
+}
+
+# berthd sets up a default bridge (--bridge, default berth0) and an nftables
+# table at start and, like dockerd with docker0, leaves both behind when it
+# stops. A throw-away berthd gets a bridge of its own so that it neither
+# collides with an installed berthd nor leaves berth0 behind:
+#   berthd_net            sets BERTHD_BRIDGE (berthb<6 hex>) and BERTHD_NET,
+#                         the flags `--bridge BERTHD_BRIDGE --bip A.B.C.1/24`
+#                         with a /24 in 198.18.0.0/15 that overlaps no route
+#                         or address of the host;
+#   berthd_net_cleanup D... (exit trap, after berthd stopped and before its
+#                         data root D is removed) deletes that bridge, every
+#                         bridge of the networks recorded under D, and the daemon's
+#                         nft table (`table ip berth_<bridge>`, src/network/nft.rs).
+berthd_net() {
+  local p
+  BERTHD_BRIDGE=berthb$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+  while ip link show "$BERTHD_BRIDGE" >/dev/null 2>&1; do
+    BERTHD_BRIDGE=berthb$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+  done
+  p=$( { ip -4 route; ip -4 -o addr; } | python3 -c '
+import ipaddress, random, re, sys
+used = [ipaddress.ip_network(a, strict=False)
+        for a in re.findall(r"\b\d+\.\d+\.\d+\.\d+(?:/\d+)?", sys.stdin.read())]
+free = [n for n in ipaddress.ip_network("198.18.0.0/15").subnets(new_prefix=24)
+        if not any(n.overlaps(u) for u in used)]
+print(random.choice(free).network_address)')
+  # shellcheck disable=SC2034 # read by the calling script
+  BERTHD_NET=(--bridge "$BERTHD_BRIDGE" --bip "${p%.0}.1/24")
+}
+berthd_net_cleanup() { # data root...
+  local d
+  [ -n "${BERTHD_BRIDGE:-}" ] || return 0
+  for d in "$@"; do
+    cat "$d"/network/networks/*.json 2>/dev/null | sed -n 's/^ *"bridge": *"\([^"]*\)".*/\1/p' |
+      while read -r br; do
+        if [ -d "/sys/class/net/$br/bridge" ]; then ip link del "$br" 2>/dev/null || true; fi
+      done || true
+  done
+  ip link del "$BERTHD_BRIDGE" 2>/dev/null || true
+  nft delete table ip "berth_$BERTHD_BRIDGE" 2>/dev/null || true
 }

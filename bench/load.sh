@@ -8,8 +8,10 @@
 # which takes the disk (and its write-back and throttling) out of the picture
 # and compares the engines' own work.
 # Everything lives under /tmp/berth-bench-*; the dockerd gets a bridge of its
-# own (berthb<random>, a /30 in the 198.18.0.0/15 benchmark range) and no
-# iptables rules; all removed on exit. Concurrent runs do not collide.
+# own (berthi<random>, a /30 in the 198.18.0.0/15 benchmark range) and no
+# iptables rules, each berthd one too (berthb<random>, a free /24 there, with
+# its nft table berth_<bridge>, deleted after each run); all removed on exit.
+# Concurrent runs do not collide.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${HOME:-/root}/.cargo/bin:$PATH"
@@ -18,7 +20,7 @@ MEDIUM=${2:-disk}
 case "$MEDIUM" in disk|tmpfs) ;; *) echo "load.sh: medium must be disk or tmpfs, not $MEDIUM" >&2; exit 1;; esac
 DOCKER=${BERTH_DOCKER_CLI:-/usr/local/bin/docker}
 DOCKERD=/usr/sbin/dockerd
-BRIDGE=berthb$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+BRIDGE=berthi$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 
 [ "$(id -u)" = 0 ] || { echo "load.sh: run as root" >&2; exit 1; }
 [ -x "$DOCKERD" ] || { echo "load.sh: $DOCKERD missing (apt-get install docker.io)" >&2; exit 1; }
@@ -27,6 +29,8 @@ BRIDGE=berthb$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 cargo build --release --locked --bins >&2
 BERTHD=$PWD/target/release/berthd
 BERTH=$PWD/target/release/berth
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 WORK=$(mktemp -d /tmp/berth-bench-XXXXXX)
 DAEMON_PID=
@@ -50,6 +54,7 @@ stop_daemon() {
 }
 cleanup() {
   stop_daemon
+  berthd_net_cleanup "$WORK"/berthd-*/data
   if [ "$MEDIUM" = tmpfs ] && mountpoint -q "$WORK"; then umount -l "$WORK"; fi
   rm -rf "$WORK"
   if [ -n "$BRIDGE_MADE" ]; then ip link del "$BRIDGE"; fi
@@ -63,19 +68,11 @@ fi
 ip link add "$BRIDGE" type bridge
 BRIDGE_MADE=1
 ip addr add "198.$((18 + RANDOM % 2)).$((RANDOM % 256)).$((RANDOM % 64 * 4 + 1))/30" dev "$BRIDGE"
+berthd_net # a bridge and nft table of berthd's own (bench/lib.sh)
 
 ARCHIVE=$WORK/image.tar
 python3 bench/make-archive.py "$ARCHIVE" berthbench/load:latest >&2
 echo "archive: $(du -m "$ARCHIVE" | cut -f1) MiB, 5 layers; data roots on $MEDIUM" >&2
-
-wait_sock() { # socket, log
-  for _ in $(seq 600); do
-    [ -S "$1" ] && curl -sf --unix-socket "$1" http://d/_ping >/dev/null 2>&1 && return 0
-    kill -0 "$DAEMON_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "load.sh: daemon did not start; log:" >&2; tail -n 30 "$2" >&2; exit 1
-}
 
 now() { date +%s.%N; }
 
@@ -83,15 +80,15 @@ run_berthd() { # run number -> seconds on stdout
   local d=$WORK/berthd-$1
   mkdir -p "$d"; echo '{}' > "$d/daemon.json"
   "$BERTHD" -H "unix://$d/berth.sock" --data-root "$d/data" --exec-root "$d/exec" \
-    --pidfile "$d/berthd.pid" --config-file "$d/daemon.json" >"$d/log" 2>&1 &
+    --pidfile "$d/berthd.pid" --config-file "$d/daemon.json" "${BERTHD_NET[@]}" >"$d/log" 2>&1 &
   DAEMON_PID=$!
-  wait_sock "$d/berth.sock" "$d/log"
+  wait_sock "$d/berth.sock" "$DAEMON_PID" "$d/log"
   local t0 t1
   t0=$(now)
   "$BERTH" -H "unix://$d/berth.sock" load -i "$ARCHIVE" >"$d/out" 2>&1 || { cat "$d/out" >&2; exit 1; }
   t1=$(now)
   grep -q 'Loaded image: berthbench/load:latest' "$d/out" || { cat "$d/out" >&2; exit 1; }
-  stop_daemon; rm -rf "$d"
+  stop_daemon; berthd_net_cleanup "$d/data"; rm -rf "$d"
   echo "$t0 $t1" | awk '{printf "%.3f\n", $2 - $1}'
 }
 
@@ -103,7 +100,7 @@ run_dockerd() {
     --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=false \
     --containerd-namespace berthbench --containerd-plugins-namespace berthbench-plugins >"$d/log" 2>&1 &
   DAEMON_PID=$!
-  wait_sock "$d/docker.sock" "$d/log"
+  wait_sock "$d/docker.sock" "$DAEMON_PID" "$d/log"
   local t0 t1
   t0=$(now)
   DOCKER_HOST="unix://$d/docker.sock" DOCKER_CONFIG="$d/cfg" "$DOCKER" load -i "$ARCHIVE" >"$d/out" 2>&1 || { cat "$d/out" >&2; exit 1; }

@@ -3,7 +3,7 @@
 # driver in the container's supervisor) and a fresh dockerd (Debian docker.io
 # 20.10, json-file driver in dockerd), same busybox image in both.
 #   sudo bench/logs.sh [MB] [TAIL_MIB]     (defaults: 500, 1024)
-# Workload: `yes LINE | head -n N` in a container (dockerd: `--network none`), LINE 99
+# Workload: `yes LINE | head -n N` in a container (`--network none` in both), LINE 99
 # bytes + newline, N = MB * 10^6 / 100 lines (500 MB -> 5,000,000 lines).
 # Measures, for each engine:
 #   1. write: wall time from `start` to `wait` returning (container exited,
@@ -19,8 +19,10 @@
 # filesystem, exec roots on a tmpfs (as /var/lib and /run on a host).
 # Waits (up to QUIET_WAIT s, default 600) for a quiet machine first.
 # Everything lives under /tmp/berth-bench-logs-*; dockerd gets a bridge of its
-# own (berthl<random>, a /30 in 198.18.0.0/15) and no iptables rules; all is
-# removed on exit, failure included. Each log is deleted once measured.
+# own (berthl<random>, a /30 in 198.18.0.0/15) and no iptables rules, and
+# berthd one too (berthb<random>, a free /24 there, with its nft table
+# berth_<bridge>); all is removed on exit, failure included. Each log is
+# deleted once measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${HOME:-/root}/.cargo/bin:$PATH"
@@ -82,6 +84,7 @@ cleanup() {
   awk -v w="$WORK/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
     umount -l "$m"
   done
+  berthd_net_cleanup "$BD/data"
   rm -rf "$WORK"
   if [ -n "$BRIDGE_MADE" ]; then ip link del "$BRIDGE"; fi
 }
@@ -93,11 +96,12 @@ mount -t tmpfs -o size=256m,mode=0700 berth-bench-logs "$RUN"
 ip link add "$BRIDGE" type bridge
 BRIDGE_MADE=1
 ip addr add "198.$((18 + RANDOM % 2)).$((RANDOM % 256)).$((RANDOM % 64 * 4 + 1))/30" dev "$BRIDGE"
+berthd_net # a bridge and nft table of berthd's own (bench/lib.sh)
 
 
 echo '{}' > "$BD/daemon.json"
 "$BERTHD" -H "unix://$BSOCK" --data-root "$BD/data" --exec-root "$RUN/berthd" \
-  --pidfile "$BD/berthd.pid" --config-file "$BD/daemon.json" >"$BD/log" 2>&1 &
+  --pidfile "$BD/berthd.pid" --config-file "$BD/daemon.json" "${BERTHD_NET[@]}" >"$BD/log" 2>&1 &
 BERTHD_PID=$!
 wait_sock "$BSOCK" "$BERTHD_PID" "$BD/log"
 
@@ -146,9 +150,10 @@ sampler() {
 write_run() {
   local engine=$1 name=$2 lines=$3; shift 3
   local cli opts=() o t0 t1 rc
-  # berth has no networking yet (an empty network namespace): dockerd's
-  # equivalent is --network none.
-  if [ "$engine" = berth ]; then cli=("${B[@]}"); else cli=("${DK[@]}"); opts=(--network none); fi
+  # --network none in both: logging does not touch the network, and dockerd's
+  # bridge here is a /30 (one address).
+  opts=(--network none)
+  if [ "$engine" = berth ]; then cli=("${B[@]}"); else cli=("${DK[@]}"); fi
   for o in "$@"; do opts+=(--log-opt "$o"); done
   "${cli[@]}" create --name "$name" "${opts[@]}" "$IMG" \
     sh -c "yes '$LINE' | head -n $lines" >/dev/null

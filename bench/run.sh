@@ -4,7 +4,8 @@
 #   sudo bench/run.sh [RUNS] [disk|tmpfs]     (defaults: 20, disk)
 # Measures (medians; hyperfine for single commands, RUNS runs after 2 warm-ups):
 #   - `run --rm IMG true`: berth CLI -> berthd, docker CLI -> berthd,
-#     docker CLI -> dockerd (--network none, and default bridge);
+#     docker CLI -> dockerd (--network none; and berth CLI -> berthd and
+#     docker CLI -> dockerd on the default bridge);
 #   - `crun run` of a bundle on the image's rootfs, `--cgroup-manager=disabled`
 #     and, on a hybrid cgroup layout, in a mount namespace without the cgroup2
 #     hierarchy (crun refuses hybrid layouts outright);
@@ -14,9 +15,10 @@
 #     then removal one at a time; BATCH_REPS (env, default 3) repetitions;
 #   - memory: VmRSS/Pss of each supervisor (berthd) or containerd-shim
 #     (dockerd) with 10 `sleep 300` containers, and of the idle daemons.
-# dockerd's containers run with `--network none`: berth has no networking yet,
-# and it is what berth's empty network namespace compares to. The bridge case
-# is measured once more for `run --rm` only.
+# Both engines' containers run with `--network none` (an empty network
+# namespace in each), so the figures are the engines' own start-up. The
+# bridge case (veth, address, and berthd's nft rules; dockerd runs with
+# --iptables=false) is measured once more, in both, for `run --rm` only.
 # Media: `disk` puts the data roots (images, container state) on /tmp's
 # filesystem and the exec roots (sockets, runtime state; crun's --root) on a
 # tmpfs, as /var/lib and /run are on a host; `tmpfs` puts all on a tmpfs,
@@ -25,8 +27,9 @@
 # other bench run, CPU under 25 % busy (QUIET_WAIT=seconds to change the
 # wait; after it the run goes on and the summary says the machine was busy).
 # Everything lives under /tmp/berth-bench-run-*; dockerd gets a bridge of its
-# own (berthr<random>, a /30 in 198.18.0.0/15) and no iptables rules; all is
-# removed on exit, failure included.
+# own (berthr<random>, a /30 in 198.18.0.0/15) and no iptables rules, and
+# berthd one too (berthb<random>, a free /24 there, with its nft table
+# berth_<bridge>); all is removed on exit, failure included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${HOME:-/root}/.cargo/bin:$PATH"
@@ -87,6 +90,7 @@ cleanup() {
   awk -v w="$WORK/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
     umount -l "$m"
   done
+  berthd_net_cleanup "$BD/data"
   if [ "$MEDIUM" = tmpfs ] && mountpoint -q "$WORK"; then umount -l "$WORK"; fi
   rm -rf "$WORK"
   if [ -n "$BRIDGE_MADE" ]; then ip link del "$BRIDGE"; fi
@@ -103,11 +107,12 @@ if [ "$MEDIUM" = disk ]; then mount -t tmpfs -o size=256m,mode=0700 berth-bench-
 ip link add "$BRIDGE" type bridge
 BRIDGE_MADE=1
 ip addr add "198.$((18 + RANDOM % 2)).$((RANDOM % 256)).$((RANDOM % 64 * 4 + 1))/30" dev "$BRIDGE"
+berthd_net # a bridge and nft table of berthd's own (bench/lib.sh)
 
 
 echo '{}' > "$BD/daemon.json"
 "$BERTHD" -H "unix://$BSOCK" --data-root "$BD/data" --exec-root "$RUN/berthd" \
-  --pidfile "$BD/berthd.pid" --config-file "$BD/daemon.json" >"$BD/log" 2>&1 &
+  --pidfile "$BD/berthd.pid" --config-file "$BD/daemon.json" "${BERTHD_NET[@]}" >"$BD/log" 2>&1 &
 BERTHD_PID=$!
 wait_sock "$BSOCK" "$BERTHD_PID" "$BD/log"
 
@@ -178,9 +183,10 @@ ms_since() { echo "$1 $(date +%s%N)" | awk '{printf "%.1f\n", ($2 - $1) / 1e6}';
 hf cli-berth "$BERTH --version"
 hf cli-docker "$DOCKER --version"
 
-hf run-berth "${B[*]} run --rm $IMG true"
-hf run-docker-berthd "${DB[*]} run --rm $IMG true"
+hf run-berth "${B[*]} run --rm --network none $IMG true"
+hf run-docker-berthd "${DB[*]} run --rm --network none $IMG true"
 hf run-dockerd "${DK[*]} run --rm --network none $IMG true"
+hf run-berth-bridge "${B[*]} run --rm $IMG true"
 hf run-dockerd-bridge "${DK[*]} run --rm $IMG true"
 # crun refuses a hybrid cgroup layout whose cgroup2 hierarchy has any
 # controller (here hugetlb), even with cgroups disabled: run it in a mount
@@ -198,10 +204,10 @@ api() { # name, socket, [network mode]
   echo "$out" >&2
   for kv in ${out#median }; do R[$1-${kv%%=*}]=${kv#*=}; done
 }
-api api-berthd "$BSOCK"
+api api-berthd "$BSOCK" none
 api api-dockerd "$DSOCK" none
 
-hfsh cs-berth "id=\$(${B[*]} create $IMG true) && ${B[*]} start -a \$id"
+hfsh cs-berth "id=\$(${B[*]} create --network none $IMG true) && ${B[*]} start -a \$id"
 remove_all "${B[@]}"
 hfsh cs-dockerd "id=\$(${DK[*]} create --network none $IMG true) && ${DK[*]} start -a \$id"
 remove_all "${DK[@]}"
@@ -225,10 +231,10 @@ batch() { # name, parallelism, extra run flags ("-" for none), cli...
   R[$name-rm]=$(printf '%s\n' "${removes[@]}" | median)
   echo "== $name: start ${starts[*]} ms; remove one by one ${removes[*]} ms" >&2
 }
-batch seq-berth 1 - "${B[@]}"
-batch par-berth 8 - "${B[@]}"
-batch seq-docker-berthd 1 - "${DB[@]}"
-batch par-docker-berthd 8 - "${DB[@]}"
+batch seq-berth 1 "--network none" "${B[@]}"
+batch par-berth 8 "--network none" "${B[@]}"
+batch seq-docker-berthd 1 "--network none" "${DB[@]}"
+batch par-docker-berthd 8 "--network none" "${DB[@]}"
 batch seq-dockerd 1 "--network none" "${DK[@]}"
 batch par-dockerd 8 "--network none" "${DK[@]}"
 
@@ -239,7 +245,7 @@ mem_of() { # pids... -> "median max" of VmRSS and of Pss, KiB
   echo "$(printf '%s\n' "${r[@]}" | median) $(printf '%s\n' "${r[@]}" | sort -n | tail -1)" \
     "$(printf '%s\n' "${s[@]}" | median) $(printf '%s\n' "${s[@]}" | sort -n | tail -1)"
 }
-for _ in $(seq 10); do "${B[@]}" run -d "$IMG" sleep 300 >/dev/null; done
+for _ in $(seq 10); do "${B[@]}" run -d --network none "$IMG" sleep 300 >/dev/null; done
 for _ in $(seq 10); do "${DK[@]}" run -d --network none "$IMG" sleep 300 >/dev/null; done
 sleep 2
 mapfile -t SUPS < <(pgrep -f "__berth_supervisor $RUN/berthd/")
@@ -268,7 +274,7 @@ h=$(heavy); [ -n "$h" ] && echo "# busy at the end: $(echo "$h" | head -3 | tr '
 echo "# berthd $("$BERTH" --version | head -1); dockerd $("$DOCKERD" --version); $("$CRUN" --version | head -1); docker CLI $("$DOCKER" --version)"
 echo
 printf '%-46s %10s\n' "measurement (median)" "ms"
-for k in cli-berth cli-docker run-berth run-docker-berthd run-dockerd run-dockerd-bridge crun \
+for k in cli-berth cli-docker run-berth run-docker-berthd run-dockerd run-berth-bridge run-dockerd-bridge crun \
          api-berthd-total api-berthd-create api-berthd-start api-berthd-wait \
          api-dockerd-total api-dockerd-create api-dockerd-start api-dockerd-wait \
          cs-berth cs-dockerd \
@@ -278,8 +284,8 @@ for k in cli-berth cli-docker run-berth run-docker-berthd run-dockerd run-docker
 done
 echo
 printf '%-58s %8s  %s\n' "ratio" "value" "target"
-x=$(ratio "$(r run-berth)" "$(r run-dockerd)");        printf '%-58s %8s  %s\n' "berth run --rm / docker run --rm (dockerd, net none)" "$x" "<= 0.1: $(verdict "$x" 0.1)"
-x=$(ratio "$(r run-berth)" "$(r run-dockerd-bridge)"); printf '%-58s %8s  %s\n' "berth run --rm / docker run --rm (dockerd, bridge)" "$x" "<= 0.1: $(verdict "$x" 0.1)"
+x=$(ratio "$(r run-berth)" "$(r run-dockerd)");        printf '%-58s %8s  %s\n' "berth run --rm / docker run --rm (dockerd), both net none" "$x" "<= 0.1: $(verdict "$x" 0.1)"
+x=$(ratio "$(r run-berth-bridge)" "$(r run-dockerd-bridge)"); printf '%-58s %8s  %s\n' "berth run --rm / docker run --rm (dockerd), both bridged" "$x" "<= 0.1: $(verdict "$x" 0.1)"
 x=$(ratio "$(r run-berth)" "$(r crun)");               printf '%-58s %8s  %s\n' "berth run --rm / crun run" "$x" "<= 3: $(verdict "$x" 3)"
 x=$(ratio "$(r run-docker-berthd)" "$(r run-dockerd)"); printf '%-58s %8s\n' "docker CLI: berthd / dockerd (run --rm)" "$x"
 x=$(ratio "$(r api-berthd-total)" "$(r api-dockerd-total)"); printf '%-58s %8s\n' "API create+start+wait: berthd / dockerd" "$x"

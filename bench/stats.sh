@@ -2,7 +2,7 @@
 # `stats --no-stream` over many running containers, side by side: a fresh
 # release-built berthd and a fresh dockerd (Debian docker.io 20.10, runc),
 # same busybox image, N containers `run -d -m 64m IMG sleep 3600` in each
-# (dockerd: --network none; berth has no networking yet).
+# (both with --network none: dockerd's bridge here is a /30, one address).
 #   sudo bench/stats.sh [N] [RUNS]     (defaults: 50, 10)
 # Measures (hyperfine -N, 1 warm-up, RUNS runs, median):
 #   - docker 28 CLI `stats --no-stream` -> berthd and -> dockerd (the issue's
@@ -20,8 +20,9 @@
 # Waits (up to QUIET_WAIT s, default 600) for a quiet machine first.
 # Everything lives under /tmp/berth-bench-stats-*; each daemon has a cgroup
 # parent of its own (berth-bench-stats-*); dockerd a bridge of its own
-# (berths<random>, a /30 in 198.18.0.0/15) and no iptables rules; all is
-# removed on exit, failure included (dockerd's containers one at a time,
+# (berths<random>, a /30 in 198.18.0.0/15) and no iptables rules, berthd one
+# too (berthb<random>, a free /24 there, with its nft table berth_<bridge>);
+# all is removed on exit, failure included (dockerd's containers one at a time,
 # moby#46661).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,6 +88,7 @@ cleanup() {
   awk -v w="$WORK/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
     umount -l "$m"
   done
+  berthd_net_cleanup "$BD/data"
   rm -rf "$WORK"
   rm_cgroups "$BCG"; rm_cgroups "$DCG"
   if [ -n "$BRIDGE_MADE" ]; then ip link del "$BRIDGE"; fi
@@ -99,12 +101,13 @@ mount -t tmpfs -o size=256m,mode=0700 berth-bench-stats "$RUN"
 ip link add "$BRIDGE" type bridge
 BRIDGE_MADE=1
 ip addr add "198.$((18 + RANDOM % 2)).$((RANDOM % 256)).$((RANDOM % 64 * 4 + 1))/30" dev "$BRIDGE"
+berthd_net # a bridge and nft table of berthd's own (bench/lib.sh)
 
 # Absolute parents: runc places a relative one below its own cgroup (here
 # inside the invoking shell's memory cgroup), berthd below the root.
 echo "{\"cgroup-parent\": \"/$BCG\"}" > "$BD/daemon.json"
 "$BERTHD" -H "unix://$BSOCK" --data-root "$BD/data" --exec-root "$RUN/berthd" \
-  --pidfile "$BD/berthd.pid" --config-file "$BD/daemon.json" >"$BD/log" 2>&1 &
+  --pidfile "$BD/berthd.pid" --config-file "$BD/daemon.json" "${BERTHD_NET[@]}" >"$BD/log" 2>&1 &
 BERTHD_PID=$!
 wait_sock "$BSOCK" "$BERTHD_PID" "$BD/log"
 
@@ -124,7 +127,7 @@ rm -f "$WORK/busybox.tar"
 
 echo "== starting $N containers in each engine" >&2
 for i in $(seq "$N"); do
-  "${B[@]}" run -d --name "bs$i" -m 64m "$IMG" sleep 3600 >/dev/null
+  "${B[@]}" run -d --name "bs$i" --network none -m 64m "$IMG" sleep 3600 >/dev/null
   "${DK[@]}" run -d --name "bs$i" --network none -m 64m "$IMG" sleep 3600 >/dev/null
 done
 nb=$("${B[@]}" ps -q | wc -l); nd=$("${DK[@]}" ps -q | wc -l)
