@@ -9,7 +9,7 @@ MYPGID=$(pgid $$)
 heavy() { # prints what keeps the machine busy (not this run: its process group)
   local p pg n
   for p in $( (for n in cargo cargo-clippy rustc cargo-nextest clippy-driver rustdoc cc1 ld; do pgrep -x "$n"; done
-               pgrep -f 'bench/(load|run|logs)\.sh') || true); do
+               pgrep -f 'bench/[a-z0-9]+\.sh') || true); do
     pg=$(pgid "$p")
     if [ -z "$pg" ] || [ "$pg" = "$MYPGID" ]; then continue; fi
     echo "$p $( { tr '\0' ' ' < "/proc/$p/cmdline"; } 2>/dev/null | cut -c1-100)"

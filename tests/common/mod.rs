@@ -488,10 +488,15 @@ impl TestDaemon {
     pub fn kill9_and_restart(&self, meanwhile: impl FnOnce()) -> RestartedDaemon {
         let pid = Pid::from_raw(self.pid() as i32);
         kill(pid, Signal::SIGKILL).expect("kill -9 berthd");
-        // Dead means gone or a zombie: the zombie is reaped by this
-        // harness's teardown, which still owns the child.
+        // Dead means gone, or a zombie whose other threads have exited too:
+        // the leader turns Z while threads stuck in a syscall still hold
+        // the process' files, the data-root lock among them. The zombie is
+        // reaped by this harness's teardown, which still owns the child.
         let deadline = Instant::now() + STOP_BOUND;
-        while fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z ")) {
+        let threads = || fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
+        while fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+            || threads() > 1
+        {
             assert!(
                 Instant::now() < deadline,
                 "berthd {pid} still alive {STOP_BOUND:?} after SIGKILL"
