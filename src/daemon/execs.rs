@@ -334,7 +334,7 @@ impl ExecService {
         let mut env_cfg = cfg.clone();
         env_cfg.tty = Some(exec.config.tty);
         let hostname = cfg.hostname.clone().unwrap_or_default();
-        let env = overlay_env(
+        let env = merge::overlay_env(
             merge::process_env(&env_cfg, &hostname),
             exec.config.env.iter().flatten(),
         );
@@ -383,42 +383,9 @@ impl ExecService {
     }
 }
 
-/// dockerd's `ReplaceOrAppendEnvValues`: each `KEY=value` replaces the
-/// variable or is appended; a bare `KEY` removes it.
-fn overlay_env<'a>(
-    mut env: Vec<String>,
-    over: impl IntoIterator<Item = &'a String>,
-) -> Vec<String> {
-    let key = |e: &str| e.split_once('=').map_or(e, |(k, _)| k).to_owned();
-    for e in over {
-        let k = key(e);
-        if e.contains('=') {
-            match env.iter_mut().find(|x| key(x) == k) {
-                Some(slot) => slot.clone_from(e),
-                None => env.push(e.clone()),
-            }
-        } else {
-            env.retain(|x| key(x) != k);
-        }
-    }
-    env
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exec_env_replaces_appends_and_removes_like_dockerd() {
-        let base = vec!["PATH=/bin".to_owned(), "A=1".to_owned(), "B=2".to_owned()];
-        let over = [
-            "A=x".to_owned(),
-            "B".to_owned(),
-            "C=3".to_owned(),
-            "NOPE".to_owned(),
-        ];
-        assert_eq!(overlay_env(base, &over), ["PATH=/bin", "A=x", "C=3"]);
-    }
 
     #[test]
     fn exec_config_reads_dockers_json() {

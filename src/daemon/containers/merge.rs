@@ -69,10 +69,25 @@ pub fn process_env(config: &ContainerConfig, hostname: &str) -> Vec<String> {
     if config.tty == Some(true) {
         env.push("TERM=xterm".to_owned());
     }
-    for e in config.env.iter().flatten() {
-        match env.iter_mut().find(|x| env_key(x) == env_key(e)) {
-            Some(slot) => slot.clone_from(e),
-            None => env.push(e.clone()),
+    overlay_env(env, config.env.iter().flatten())
+}
+
+/// dockerd's `ReplaceOrAppendEnvValues`: each `KEY=value` replaces the
+/// variable or is appended; a bare `KEY` (`-e KEY` with KEY unset on the
+/// client) removes it.
+pub fn overlay_env<'a>(
+    mut env: Vec<String>,
+    over: impl IntoIterator<Item = &'a String>,
+) -> Vec<String> {
+    for e in over {
+        let k = env_key(e);
+        if e.contains('=') {
+            match env.iter_mut().find(|x| env_key(x) == k) {
+                Some(slot) => slot.clone_from(e),
+                None => env.push(e.clone()),
+            }
+        } else {
+            env.retain(|x| env_key(x) != k);
         }
     }
     env
@@ -146,6 +161,23 @@ mod tests {
         assert_eq!(command_line(&c).unwrap(), ["/entry", "sh"]);
         assert_eq!(c.working_dir.as_deref(), Some("/srv"));
         assert_eq!(c.user.as_deref(), Some("nobody"));
+    }
+
+    #[test]
+    fn env_replaces_appends_and_removes_like_dockerd() {
+        let base = vec!["PATH=/bin".to_owned(), "A=1".to_owned(), "B=2".to_owned()];
+        let over = [
+            "A=x".to_owned(),
+            "B".to_owned(),
+            "C=3".to_owned(),
+            "NOPE".to_owned(),
+        ];
+        assert_eq!(overlay_env(base, &over), ["PATH=/bin", "A=x", "C=3"]);
+        let config = ContainerConfig {
+            env: strs(&["HOSTNAME", "X=1"]),
+            ..Default::default()
+        };
+        assert_eq!(process_env(&config, "h"), [DEFAULT_PATH, "X=1"]);
     }
 
     #[test]
