@@ -291,6 +291,17 @@ async fn user_resolves_inside_the_container() {
     fx.spec.user = "1234:99".into();
     assert_eq!(fx.run().await.stdout, "1234\n");
 
+    // The primary group is among the supplementary ones, as with Docker
+    // (`docker run -u nobody busybox id` on dockerd 20.10 prints
+    // `groups=65534(nogroup)`); this fixture's /etc/group also puts nobody
+    // in staff.
+    let mut fx = Fixture::new(&["id"]);
+    fx.spec.user = "nobody".into();
+    assert_eq!(
+        fx.run().await.stdout,
+        "uid=65534(nobody) gid=65534(nogroup) groups=50(staff),65534(nogroup)\n"
+    );
+
     let mut fx = Fixture::new(&["true"]);
     fx.spec.user = "nosuchuser".into();
     let err = fx.start().await.unwrap_err();

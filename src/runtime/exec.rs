@@ -48,7 +48,7 @@ use super::error::RuntimeError;
 use super::init::{self, InitFds};
 use super::proto::{FailureKind, StartFailure};
 use super::spec::{ContainerSpec, Rlimit, SPEC_VERSION};
-use super::{capabilities, rlimits, state, tty, user};
+use super::{capabilities, rlimits, state, tty};
 
 /// The exec spec in an exec's run dir; its presence selects exec mode.
 pub const EXEC_SPEC_FILE: &str = "exec.json";
@@ -301,22 +301,7 @@ fn run(
         setup_terminal(socket, spec.console_size).map_err(other)?;
     }
 
-    let passwd = std::fs::read_to_string("/etc/passwd").ok();
-    let group = std::fs::read_to_string("/etc/group").ok();
-    let mut exec_user = user::resolve(&spec.user, passwd.as_deref(), group.as_deref())
-        .map_err(|m| StartFailure::new(FailureKind::BadUser, m))?;
-    let added = user::additional_groups(&spec.group_add, group.as_deref())
-        .map_err(|m| StartFailure::new(FailureKind::BadUser, m))?;
-    // Docker's processes list their primary group among the supplementary
-    // ones (`id` prints `groups=65534(nogroup)` for nobody).
-    if !exec_user.sgids.contains(&exec_user.gid) {
-        exec_user.sgids.insert(0, exec_user.gid);
-    }
-    for g in added {
-        if !exec_user.sgids.contains(&g) {
-            exec_user.sgids.push(g);
-        }
-    }
+    let exec_user = init::process_user(&spec.user, &spec.group_add)?;
     let mut env = spec.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", exec_user.home));

@@ -146,17 +146,7 @@ fn run(
     nix::unistd::sethostname(spec.effective_hostname())
         .map_err(|e| other(format!("sethostname: {e}")))?;
 
-    let passwd = fs::read_to_string("/etc/passwd").ok();
-    let group = fs::read_to_string("/etc/group").ok();
-    let mut exec_user = user::resolve(&spec.user, passwd.as_deref(), group.as_deref())
-        .map_err(|m| StartFailure::new(FailureKind::BadUser, m))?;
-    let added = user::additional_groups(&spec.group_add, group.as_deref())
-        .map_err(|m| StartFailure::new(FailureKind::BadUser, m))?;
-    for g in added {
-        if !exec_user.sgids.contains(&g) {
-            exec_user.sgids.push(g);
-        }
-    }
+    let exec_user = process_user(&spec.user, &spec.group_add)?;
     let mut env = spec.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", exec_user.home));
@@ -272,6 +262,31 @@ pub(crate) fn reset_signals() {
     }
     // Cannot fail with a valid `how`.
     let _ = SigSet::empty().thread_set_mask();
+}
+
+/// Docker's `user[:group]` plus `GroupAdd`, resolved in the container's
+/// `/etc/passwd` and `/etc/group` (the caller is inside its mount ns). The
+/// primary group is listed among the supplementary ones, as Docker's
+/// processes have it (`id` prints `groups=65534(nogroup)` for nobody).
+pub(crate) fn process_user(
+    spec: &str,
+    group_add: &[String],
+) -> Result<user::ExecUser, StartFailure> {
+    let passwd = fs::read_to_string("/etc/passwd").ok();
+    let group = fs::read_to_string("/etc/group").ok();
+    let mut exec_user = user::resolve(spec, passwd.as_deref(), group.as_deref())
+        .map_err(|m| StartFailure::new(FailureKind::BadUser, m))?;
+    let added = user::additional_groups(group_add, group.as_deref())
+        .map_err(|m| StartFailure::new(FailureKind::BadUser, m))?;
+    if !exec_user.sgids.contains(&exec_user.gid) {
+        exec_user.sgids.insert(0, exec_user.gid);
+    }
+    for g in added {
+        if !exec_user.sgids.contains(&g) {
+            exec_user.sgids.push(g);
+        }
+    }
+    Ok(exec_user)
 }
 
 pub(crate) fn set_user(u: &user::ExecUser) -> Result<(), StartFailure> {
