@@ -156,6 +156,8 @@ fn api_exec(d: &TestDaemon, c: &str, cmd: &[&str]) -> (String, String, i64) {
 fn api_exec_streams_output_and_records_exit_codes() {
     let d = daemon();
     let c = container(&d, "berth-exec-api", json!({}), true);
+    let exec_ids = || d.api_get(&format!("/v1.41/containers/{c}/json")).json()["ExecIDs"].clone();
+    assert_eq!(exec_ids(), Value::Null, "no exec yet: null, as dockerd");
 
     let (out, err, code) = api_exec(&d, &c, &["sh", "-c", "echo out; echo err >&2; exit 3"]);
     assert_eq!((out.as_str(), err.as_str(), code), ("out\n", "err\n", 3));
@@ -167,6 +169,9 @@ fn api_exec_streams_output_and_records_exit_codes() {
     );
     let before = exec_inspect(&d, &id);
     assert_eq!(before["ID"], id.as_str());
+    let listed = exec_ids();
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    assert!(listed.as_array().unwrap().contains(&json!(id)), "{listed}");
     assert_eq!(before["Running"], false);
     assert_eq!(before["ExitCode"], Value::Null);
     assert_eq!(before["Pid"], 0);

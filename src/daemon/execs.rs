@@ -211,6 +211,21 @@ impl ExecService {
         Ok(id)
     }
 
+    /// The IDs of the execs recorded for container `container_id`, sorted
+    /// (inspect's `ExecIDs`).
+    pub fn ids_of(&self, container_id: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .table
+            .lock()
+            .expect("exec table lock")
+            .values()
+            .filter(|e| e.container.def.id == container_id)
+            .map(|e| e.id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// The exec `id`, if its container is still there.
     pub fn get(&self, containers: &ContainerService, id: &str) -> ApiResult<Arc<Exec>> {
         self.prune(containers);

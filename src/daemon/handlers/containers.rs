@@ -745,7 +745,12 @@ pub async fn inspect(svc: &Services, c: Arc<Container>, q: &Query) -> ApiResult<
     // dockerd sends these as null; the generated models skip `None` instead.
     let mut v = serde_json::to_value(&r)
         .map_err(|e| ApiError::internal(format!("encoding container {}: {e}", c.def.id)))?;
-    v["ExecIDs"] = serde_json::Value::Null;
+    let execs = svc.execs.ids_of(&c.def.id);
+    v["ExecIDs"] = if execs.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::json!(execs)
+    };
     v["NetworkSettings"]["SecondaryIPAddresses"] = serde_json::Value::Null;
     v["NetworkSettings"]["SecondaryIPv6Addresses"] = serde_json::Value::Null;
     if let Some(h) = v["HostConfig"].as_object_mut() {
