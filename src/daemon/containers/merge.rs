@@ -43,11 +43,18 @@ pub fn merge_image_config(mut user: ContainerConfig, image: &ContainerConfig) ->
     if user.stop_signal.is_none() {
         user.stop_signal.clone_from(&image.stop_signal);
     }
-    if user.exposed_ports.is_none() {
-        user.exposed_ports.clone_from(&image.exposed_ports);
+    // Both sets are unions, as in dockerd's merge.
+    if let Some(image_ports) = &image.exposed_ports {
+        let ports = user.exposed_ports.get_or_insert_with(Default::default);
+        for (k, v) in image_ports {
+            ports.entry(k.clone()).or_insert_with(|| v.clone());
+        }
     }
-    if user.volumes.is_none() {
-        user.volumes.clone_from(&image.volumes);
+    if let Some(image_volumes) = &image.volumes {
+        let volumes = user.volumes.get_or_insert_with(Default::default);
+        for (k, v) in image_volumes {
+            volumes.entry(k.clone()).or_insert_with(|| v.clone());
+        }
     }
     let mut labels = image.labels.clone().unwrap_or_default();
     labels.extend(user.labels.take().unwrap_or_default());
@@ -178,6 +185,29 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(process_env(&config, "h"), [DEFAULT_PATH, "X=1"]);
+    }
+
+    #[test]
+    fn exposed_ports_and_volumes_are_unions_like_dockerd() {
+        let mut image = image();
+        image.exposed_ports = Some([("80/tcp".to_owned(), Default::default())].into());
+        image.volumes = Some([("/data".to_owned(), Default::default())].into());
+        let c = merge_image_config(
+            ContainerConfig {
+                exposed_ports: Some([("443/tcp".to_owned(), Default::default())].into()),
+                volumes: Some([("/logs".to_owned(), Default::default())].into()),
+                ..Default::default()
+            },
+            &image,
+        );
+        let mut ports: Vec<_> = c.exposed_ports.unwrap().into_keys().collect();
+        ports.sort();
+        assert_eq!(ports, ["443/tcp", "80/tcp"]);
+        let mut volumes: Vec<_> = c.volumes.unwrap().into_keys().collect();
+        volumes.sort();
+        assert_eq!(volumes, ["/data", "/logs"]);
+        let plain = merge_image_config(ContainerConfig::default(), &image);
+        assert_eq!(plain.volumes, image.volumes);
     }
 
     #[test]
