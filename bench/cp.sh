@@ -20,88 +20,31 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${HOME:-/root}/.cargo/bin:$PATH"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 REPS=${1:-5}
-DOCKER=${BERTH_DOCKER_CLI:-/usr/local/bin/docker}
-DOCKERD=/usr/sbin/dockerd
 BRIDGE=berthp$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 IMG=berthbench/busybox:latest
 
-[ "$(id -u)" = 0 ] || { echo "cp.sh: run as root" >&2; exit 1; }
-[ -x "$DOCKERD" ] || { echo "cp.sh: $DOCKERD missing (apt-get install docker.io)" >&2; exit 1; }
-[ -x "$DOCKER" ] || { echo "cp.sh: docker CLI missing at $DOCKER (set BERTH_DOCKER_CLI)" >&2; exit 1; }
-
-cargo build --release --locked --bins >&2
-BERTHD=$PWD/target/release/berthd
-BERTH=$PWD/target/release/berth
-BUILD="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' + uncommitted src changes')"
-
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
+need_engines
+build_release
 wait_quiet
 
 # --- set-up and clean-up ------------------------------------------------------
-WORK=$(mktemp -d /tmp/berth-bench-cp-XXXXXX)
-BD=$WORK/berthd
-DD=$WORK/dockerd
-RUN=$WORK/run
+bench_work cp
 TREE=$WORK/tree
 OUT=$WORK/out
-BSOCK=$BD/berth.sock
-DSOCK=$DD/docker.sock
-BERTHD_PID=
-DOCKERD_PID=
-BRIDGE_MADE=
-B=("$BERTH" -H "unix://$BSOCK")
-DB=("$DOCKER" --config "$WORK/cfg" -H "unix://$BSOCK")
-DK=("$DOCKER" --config "$WORK/cfg" -H "unix://$DSOCK")
 
-cleanup() {
-  set +e
-  if [ -S "$BSOCK" ]; then remove_all "${B[@]}"; fi
-  if [ -S "$DSOCK" ]; then remove_all "${DK[@]}"; fi
-  stop_pid "$BERTHD_PID"
-  stop_pid "$DOCKERD_PID"
-  local left
-  left=$(grep -lsF "$WORK/" /proc/[0-9]*/cmdline | cut -d/ -f3 | grep -vx "$$")
-  if [ -n "$left" ]; then
-    # shellcheck disable=SC2046,SC2086
-    kill -KILL $left $(descendants $left) 2>/dev/null
-  fi
-  awk -v w="$WORK/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
-    umount -l "$m"
-  done
-  berthd_net_cleanup "$BD/data"
-  rm -rf "$WORK"
-  if [ -n "$BRIDGE_MADE" ]; then ip link del "$BRIDGE"; fi
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$BD" "$DD" "$WORK/cfg" "$RUN" "$OUT"
 mount -t tmpfs -o size=256m,mode=0700 berth-bench-run "$RUN"
-ip link add "$BRIDGE" type bridge
-BRIDGE_MADE=1
-ip addr add "198.$((18 + RANDOM % 2)).$((RANDOM % 256)).$((RANDOM % 64 * 4 + 1))/30" dev "$BRIDGE"
+dockerd_bridge "$BRIDGE"
 berthd_net # a bridge and nft table of berthd's own (bench/lib.sh)
-
-echo '{}' > "$BD/daemon.json"
-"$BERTHD" -H "unix://$BSOCK" --data-root "$BD/data" --exec-root "$RUN/berthd" \
-  --pidfile "$BD/berthd.pid" --config-file "$BD/daemon.json" "${BERTHD_NET[@]}" >"$BD/log" 2>&1 &
-BERTHD_PID=$!
-wait_sock "$BSOCK" "$BERTHD_PID" "$BD/log"
-
-echo '{}' > "$DD/daemon.json"
-"$DOCKERD" -H "unix://$DSOCK" --data-root "$DD/data" --exec-root "$RUN/dockerd" \
-  --pidfile "$DD/docker.pid" --config-file "$DD/daemon.json" --bridge "$BRIDGE" \
-  --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=false \
-  --containerd-namespace berthbench --containerd-plugins-namespace berthbench-plugins >"$DD/log" 2>&1 &
-DOCKERD_PID=$!
-wait_sock "$DSOCK" "$DOCKERD_PID" "$DD/log"
-
-BERTH_CLI=$BERTH BERTH_HOST="unix://$BSOCK" scripts/busybox-image.sh "$IMG" >&2
-"${B[@]}" save -o "$WORK/busybox.tar" "$IMG"
-"${DK[@]}" load -i "$WORK/busybox.tar" >&2
-rm -f "$WORK/busybox.tar"
+start_berthd "$BD" "$RUN/berthd" "${BERTHD_NET[@]}"
+start_dockerd "$DD" "$RUN/dockerd" "$BRIDGE"
+load_image_both
 "${B[@]}" run -d --network none --name berthbench-cp "$IMG" sleep 3600 >/dev/null
 "${DK[@]}" run -d --network none --name berthbench-cp "$IMG" sleep 3600 >/dev/null
 

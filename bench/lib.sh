@@ -111,3 +111,122 @@ berthd_net_cleanup() { # data root...
   ip link del "$BERTHD_BRIDGE" 2>/dev/null || true
   nft delete table ip "berth_$BERTHD_BRIDGE" 2>/dev/null || true
 }
+
+# --- the two engines ----------------------------------------------------------
+DOCKER=${BERTH_DOCKER_CLI:-/usr/local/bin/docker}
+DOCKERD=/usr/sbin/dockerd
+need_engines() { # command...: root, dockerd, the docker CLI and the commands named
+  local c
+  [ "$(id -u)" = 0 ] || { echo "$BENCH_NAME: run as root" >&2; exit 1; }
+  [ -x "$DOCKERD" ] || { echo "$BENCH_NAME: $DOCKERD missing (apt-get install docker.io)" >&2; exit 1; }
+  [ -x "$DOCKER" ] || { echo "$BENCH_NAME: docker CLI missing at $DOCKER (set BERTH_DOCKER_CLI)" >&2; exit 1; }
+  for c; do
+    command -v "$c" >/dev/null || { echo "$BENCH_NAME: $c missing (apt-get install $c)" >&2; exit 1; }
+  done
+}
+build_release() { # builds the release binaries; sets BERTHD, BERTH and BUILD (commit + dirty mark)
+  cargo build --release --locked --bins >&2
+  BERTHD=$PWD/target/release/berthd
+  BERTH=$PWD/target/release/berth
+  # shellcheck disable=SC2034 # read by the calling script
+  BUILD="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' + uncommitted src changes')"
+}
+
+# A run with one berthd and one dockerd keeps all in WORK=/tmp/berth-bench-NAME-*:
+#   bench_work NAME       sets WORK, BD and DD (the daemons' dirs), RUN (for
+#                         exec roots), BSOCK, DSOCK and the CLIs B (berth ->
+#                         berthd), DB (docker -> berthd), DK (docker -> dockerd);
+#   dockerd_bridge NAME   a bridge for dockerd with a random /30 in
+#                         198.18.0.0/15 (before berthd_net, which avoids it);
+#   start_berthd DIR EXEC_ROOT [flag...]
+#   start_dockerd DIR EXEC_ROOT BRIDGE [USERLAND_PROXY [CONTAINERD_NS]]
+#                         start a daemon with its socket, data root, pid file,
+#                         config (DIR/daemon.json, `{}` unless written before)
+#                         and log in DIR, and wait for its socket; they set
+#                         BERTHD_PID / DOCKERD_PID. dockerd never touches the
+#                         host's iptables; no userland proxy and containerd
+#                         namespace berthbench unless told;
+#   load_image_both       builds $IMG (busybox) into berthd and loads it into
+#                         dockerd through $WORK/busybox.tar (kept with `keep`);
+#   bench_cleanup         (exit trap) removes all containers, stops both
+#                         daemons, kills what still names WORK (supervisors,
+#                         shims, containerd) and its descendants, unmounts all
+#                         below WORK, deletes berthd's and dockerd's bridges and
+#                         WORK itself.
+bench_work() {
+  WORK=$(mktemp -d "/tmp/berth-bench-$1-XXXXXX")
+  BD=$WORK/berthd
+  DD=$WORK/dockerd
+  # shellcheck disable=SC2034 # read by the calling script
+  RUN=$WORK/run
+  BSOCK=$BD/berth.sock
+  DSOCK=$DD/docker.sock
+  BERTHD_PID=
+  DOCKERD_PID=
+  DOCKERD_BRIDGE=
+  # shellcheck disable=SC2034 # read by the calling script
+  B=("$BERTH" -H "unix://$BSOCK")
+  # shellcheck disable=SC2034
+  DB=("$DOCKER" --config "$WORK/cfg" -H "unix://$BSOCK")
+  DK=("$DOCKER" --config "$WORK/cfg" -H "unix://$DSOCK")
+}
+dockerd_bridge() {
+  ip link add "$1" type bridge
+  DOCKERD_BRIDGE=$1
+  ip addr add "198.$((18 + RANDOM % 2)).$((RANDOM % 256)).$((RANDOM % 64 * 4 + 1))/30" dev "$1"
+}
+start_berthd() {
+  local dir=$1 exec_root=$2; shift 2
+  mkdir -p "$dir"
+  [ -f "$dir/daemon.json" ] || echo '{}' > "$dir/daemon.json"
+  "$BERTHD" -H "unix://$dir/berth.sock" --data-root "$dir/data" --exec-root "$exec_root" \
+    --pidfile "$dir/berthd.pid" --config-file "$dir/daemon.json" "$@" >"$dir/log" 2>&1 &
+  BERTHD_PID=$!
+  wait_sock "$dir/berth.sock" "$BERTHD_PID" "$dir/log"
+}
+start_dockerd() {
+  local dir=$1 exec_root=$2 bridge=$3 proxy=${4:-false} ns=${5:-berthbench}
+  mkdir -p "$dir"
+  [ -f "$dir/daemon.json" ] || echo '{}' > "$dir/daemon.json"
+  "$DOCKERD" -H "unix://$dir/docker.sock" --data-root "$dir/data" --exec-root "$exec_root" \
+    --pidfile "$dir/docker.pid" --config-file "$dir/daemon.json" --bridge "$bridge" \
+    --iptables=false --ip-masq=false --ip-forward=false --userland-proxy="$proxy" \
+    --containerd-namespace "$ns" --containerd-plugins-namespace "$ns-plugins" >"$dir/log" 2>&1 &
+  DOCKERD_PID=$!
+  wait_sock "$dir/docker.sock" "$DOCKERD_PID" "$dir/log"
+}
+# shellcheck disable=SC2120 # `keep` is optional
+load_image_both() { # [keep]
+  BERTH_CLI=$BERTH BERTH_HOST="unix://$BSOCK" scripts/busybox-image.sh "$IMG" >&2
+  "${B[@]}" save -o "$WORK/busybox.tar" "$IMG"
+  "${DK[@]}" load -i "$WORK/busybox.tar" >&2
+  if [ $# = 0 ]; then rm -f "$WORK/busybox.tar"; fi # `keep`: stays
+}
+bench_cleanup() {
+  set +e
+  if [ -S "$BSOCK" ]; then remove_all "${B[@]}"; fi
+  if [ -S "$DSOCK" ]; then remove_all "${DK[@]}"; fi
+  stop_pid "$BERTHD_PID"
+  stop_pid "$DOCKERD_PID"
+  local left
+  left=$(grep -lsF "$WORK/" /proc/[0-9]*/cmdline | cut -d/ -f3 | grep -vx "$$")
+  if [ -n "$left" ]; then
+    # shellcheck disable=SC2046,SC2086
+    kill -KILL $left $(descendants $left) 2>/dev/null
+  fi
+  awk -v w="$WORK/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
+    umount -l "$m"
+  done
+  berthd_net_cleanup "$BD/data"
+  if mountpoint -q "$WORK"; then umount -l "$WORK"; fi # run.sh tmpfs
+  rm -rf "$WORK"
+  if [ -n "$DOCKERD_BRIDGE" ]; then ip link del "$DOCKERD_BRIDGE"; fi
+}
+rm_cgroups() { # parent: removes a cgroup parent from every hierarchy, deepest first
+  local root
+  awk -F' - ' '{split($1, a, " "); split($2, b, " "); if (b[1] ~ /^cgroup2?$/) print a[5]}' /proc/self/mountinfo |
+    while read -r root; do
+      if [ -d "$root/$1" ]; then find "$root/$1" -depth -type d -exec rmdir {} + 2>/dev/null; fi
+    done
+  return 0
+}

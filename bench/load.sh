@@ -15,33 +15,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${HOME:-/root}/.cargo/bin:$PATH"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 RUNS=${1:-3}
 MEDIUM=${2:-disk}
 case "$MEDIUM" in disk|tmpfs) ;; *) echo "load.sh: medium must be disk or tmpfs, not $MEDIUM" >&2; exit 1;; esac
-DOCKER=${BERTH_DOCKER_CLI:-/usr/local/bin/docker}
-DOCKERD=/usr/sbin/dockerd
 BRIDGE=berthi$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 
-[ "$(id -u)" = 0 ] || { echo "load.sh: run as root" >&2; exit 1; }
-[ -x "$DOCKERD" ] || { echo "load.sh: $DOCKERD missing (apt-get install docker.io)" >&2; exit 1; }
-[ -x "$DOCKER" ] || { echo "load.sh: docker CLI missing at $DOCKER (set BERTH_DOCKER_CLI)" >&2; exit 1; }
-
-cargo build --release --locked --bins >&2
-BERTHD=$PWD/target/release/berthd
-BERTH=$PWD/target/release/berth
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
+need_engines
+build_release
 
 WORK=$(mktemp -d /tmp/berth-bench-XXXXXX)
 DAEMON_PID=
-BRIDGE_MADE=
+DOCKERD_BRIDGE=
 stop_daemon() {
-  if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
-    kill -TERM "$DAEMON_PID"
-    for _ in $(seq 300); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$DAEMON_PID" 2>/dev/null || true
-    wait "$DAEMON_PID" 2>/dev/null || true
-  fi
+  stop_pid "$DAEMON_PID"
   DAEMON_PID=
   # Leftovers (dockerd's containerd) name the run's directory on their command line.
   grep -lsF "$WORK/" /proc/[0-9]*/cmdline | cut -d/ -f3 | while read -r p; do
@@ -57,7 +45,7 @@ cleanup() {
   berthd_net_cleanup "$WORK"/berthd-*/data
   if [ "$MEDIUM" = tmpfs ] && mountpoint -q "$WORK"; then umount -l "$WORK"; fi
   rm -rf "$WORK"
-  if [ -n "$BRIDGE_MADE" ]; then ip link del "$BRIDGE"; fi
+  if [ -n "$DOCKERD_BRIDGE" ]; then ip link del "$DOCKERD_BRIDGE"; fi
 }
 trap cleanup EXIT
 
@@ -65,9 +53,7 @@ if [ "$MEDIUM" = tmpfs ]; then
   mount -t tmpfs -o size=4g,mode=0700 berth-bench "$WORK"
 fi
 
-ip link add "$BRIDGE" type bridge
-BRIDGE_MADE=1
-ip addr add "198.$((18 + RANDOM % 2)).$((RANDOM % 256)).$((RANDOM % 64 * 4 + 1))/30" dev "$BRIDGE"
+dockerd_bridge "$BRIDGE"
 berthd_net # a bridge and nft table of berthd's own (bench/lib.sh)
 
 ARCHIVE=$WORK/image.tar
@@ -78,11 +64,8 @@ now() { date +%s.%N; }
 
 run_berthd() { # run number -> seconds on stdout
   local d=$WORK/berthd-$1
-  mkdir -p "$d"; echo '{}' > "$d/daemon.json"
-  "$BERTHD" -H "unix://$d/berth.sock" --data-root "$d/data" --exec-root "$d/exec" \
-    --pidfile "$d/berthd.pid" --config-file "$d/daemon.json" "${BERTHD_NET[@]}" >"$d/log" 2>&1 &
-  DAEMON_PID=$!
-  wait_sock "$d/berth.sock" "$DAEMON_PID" "$d/log"
+  start_berthd "$d" "$d/exec" "${BERTHD_NET[@]}"
+  DAEMON_PID=$BERTHD_PID
   local t0 t1
   t0=$(now)
   "$BERTH" -H "unix://$d/berth.sock" load -i "$ARCHIVE" >"$d/out" 2>&1 || { cat "$d/out" >&2; exit 1; }
@@ -94,13 +77,9 @@ run_berthd() { # run number -> seconds on stdout
 
 run_dockerd() {
   local d=$WORK/dockerd-$1
-  mkdir -p "$d/cfg"; echo '{}' > "$d/daemon.json"
-  "$DOCKERD" -H "unix://$d/docker.sock" --data-root "$d/data" --exec-root "$d/exec" \
-    --pidfile "$d/docker.pid" --config-file "$d/daemon.json" --bridge "$BRIDGE" \
-    --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=false \
-    --containerd-namespace berthbench --containerd-plugins-namespace berthbench-plugins >"$d/log" 2>&1 &
-  DAEMON_PID=$!
-  wait_sock "$d/docker.sock" "$DAEMON_PID" "$d/log"
+  mkdir -p "$d/cfg"
+  start_dockerd "$d" "$d/exec" "$BRIDGE"
+  DAEMON_PID=$DOCKERD_PID
   local t0 t1
   t0=$(now)
   DOCKER_HOST="unix://$d/docker.sock" DOCKER_CONFIG="$d/cfg" "$DOCKER" load -i "$ARCHIVE" >"$d/out" 2>&1 || { cat "$d/out" >&2; exit 1; }

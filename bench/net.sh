@@ -23,11 +23,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${HOME:-/root}/.cargo/bin:$PATH"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 SECS=${1:-10}
 RUNS=${2:-3}
 STREAMS=${STREAMS:-1}
-DOCKER=${BERTH_DOCKER_CLI:-/usr/local/bin/docker}
-DOCKERD=/usr/sbin/dockerd
 TAG=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 BBRIDGE=berthnb$TAG
 DBRIDGE=berthnd$TAG
@@ -36,18 +36,9 @@ VETH=berthnv$TAG
 PEER=berthnp$TAG
 IMG=berthbench/iperf3:1
 
-[ "$(id -u)" = 0 ] || { echo "net.sh: run as root" >&2; exit 1; }
-[ -x "$DOCKERD" ] || { echo "net.sh: $DOCKERD missing (apt-get install docker.io)" >&2; exit 1; }
-[ -x "$DOCKER" ] || { echo "net.sh: docker CLI missing at $DOCKER (set BERTH_DOCKER_CLI)" >&2; exit 1; }
+need_engines
 command -v iperf3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y iperf3 >&2
-
-cargo build --release --locked --bins >&2
-BERTHD=$PWD/target/release/berthd
-BERTH=$PWD/target/release/berth
-BUILD="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' + uncommitted src changes')"
-
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
+build_release
 wait_quiet
 
 # Free /24s for the two bridges and a /30 for the namespace link.
@@ -59,38 +50,15 @@ LNK="198.19.$((RANDOM % 256)).$((RANDOM % 64 * 4))"
 HOST_IP=${LNK%.*}.$(( ${LNK##*.} + 1 ))
 NS_IP=${LNK%.*}.$(( ${LNK##*.} + 2 ))
 
-WORK=$(mktemp -d /tmp/berth-bench-net-XXXXXX)
-BD=$WORK/berthd
-DD=$WORK/dockerd
-BSOCK=$BD/berth.sock
-DSOCK=$DD/docker.sock
-BERTHD_PID=
-DOCKERD_PID=
-B=("$BERTH" -H "unix://$BSOCK")
-DK=("$DOCKER" --config "$WORK/cfg" -H "unix://$DSOCK")
+bench_work net
 
 cleanup() {
-  set +e
-  if [ -S "$BSOCK" ]; then remove_all "${B[@]}"; fi
-  if [ -S "$DSOCK" ]; then remove_all "${DK[@]}"; fi
-  stop_pid "$BERTHD_PID"
-  stop_pid "$DOCKERD_PID"
-  local left
-  left=$(grep -lsF "$WORK/" /proc/[0-9]*/cmdline | cut -d/ -f3 | grep -vx "$$")
-  if [ -n "$left" ]; then
-    # shellcheck disable=SC2046,SC2086
-    kill -KILL $left $(descendants $left) 2>/dev/null
-  fi
-  awk -v w="$WORK/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
-    umount -l "$m"
-  done
+  bench_cleanup
   ip netns del "$NS" 2>/dev/null
   ip link del "$VETH" 2>/dev/null
   ip link del "$BBRIDGE" 2>/dev/null
-  ip link del "$DBRIDGE" 2>/dev/null
   nft delete table ip "berth_$BBRIDGE" 2>/dev/null
   nft delete table inet "berth_$BBRIDGE" 2>/dev/null
-  rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -107,23 +75,14 @@ ip -n "$NS" addr add "$NS_IP/30" dev "$PEER"
 ip -n "$NS" link set "$PEER" up
 ip -n "$NS" link set lo up
 
-echo '{}' > "$BD/daemon.json"
-"$BERTHD" -H "unix://$BSOCK" --data-root "$BD/data" --exec-root "$BD/exec" \
-  --pidfile "$BD/berthd.pid" --config-file "$BD/daemon.json" \
-  --bridge "$BBRIDGE" --bip "$BNET.1/24" >"$BD/log" 2>&1 &
-BERTHD_PID=$!
-wait_sock "$BSOCK" "$BERTHD_PID" "$BD/log"
+start_berthd "$BD" "$BD/exec" --bridge "$BBRIDGE" --bip "$BNET.1/24"
 
 ip link add "$DBRIDGE" type bridge
+DOCKERD_BRIDGE=$DBRIDGE # deleted by bench_cleanup
 ip addr add "$DNET.1/24" dev "$DBRIDGE"
 ip link set "$DBRIDGE" up
-echo '{}' > "$DD/daemon.json"
-"$DOCKERD" -H "unix://$DSOCK" --data-root "$DD/data" --exec-root "$DD/exec" \
-  --pidfile "$DD/docker.pid" --config-file "$DD/daemon.json" --bridge "$DBRIDGE" \
-  --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=true \
-  --containerd-namespace berthbenchnet --containerd-plugins-namespace berthbenchnet-plugins >"$DD/log" 2>&1 &
-DOCKERD_PID=$!
-wait_sock "$DSOCK" "$DOCKERD_PID" "$DD/log"
+# With the userland proxy (docker-proxy): that is what is measured.
+start_dockerd "$DD" "$DD/exec" "$DBRIDGE" true berthbenchnet
 
 bench/iperf3-image.sh "${B[@]}" "$IMG" >&2
 bench/iperf3-image.sh "${DK[@]}" "$IMG" >&2
