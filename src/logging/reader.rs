@@ -471,6 +471,10 @@ pub struct Follower {
     stopped: Box<dyn FnMut() -> bool + Send>,
     queue: VecDeque<Segment>,
     live: Option<Live>,
+    /// The newest rotated file already read or queued: when there is no
+    /// live file (the writer renamed it and has not created the next one
+    /// yet), the next switch must not queue that file or older ones again.
+    last_rotated: Option<Ident>,
     rotated_seen: bool,
     done: bool,
 }
@@ -487,7 +491,9 @@ pub fn follow(
     opts: &ReadOptions,
     stopped: impl FnMut() -> bool + Send + 'static,
 ) -> Result<Follower, LoggingError> {
-    let (segs, current) = plan(snapshot(state_dir, id)?, opts.tail)?;
+    let snap = snapshot(state_dir, id)?;
+    let last_rotated = snap.rotated.iter().rev().find_map(|o| o.ident);
+    let (segs, current) = plan(snap, opts.tail)?;
     Ok(Follower {
         dir: state_dir.to_owned(),
         id: id.to_owned(),
@@ -495,6 +501,7 @@ pub fn follow(
         stopped: Box::new(stopped),
         queue: segs.into(),
         live: current.map(|(c, start)| Live::new(c, start)).transpose()?,
+        last_rotated,
         rotated_seen: false,
         done: false,
     })
@@ -507,7 +514,7 @@ impl Follower {
         // Holding the old file open keeps its inode from being reused, so
         // no file newer than it can carry its identity; older `.gz` files
         // may name the same inode (freed and reused before): take the newest.
-        let old = self.live.as_ref().map(|l| l.ident);
+        let old = self.live.as_ref().map(|l| l.ident).or(self.last_rotated);
         let snap = snapshot(&self.dir, &self.id)?;
         self.live = None;
         // Files older than (and including) ours were read already; if ours
@@ -520,7 +527,11 @@ impl Follower {
             Some(i) => i + 1,
             None => 0,
         };
+        self.last_rotated = old;
         for o in snap.rotated.into_iter().skip(newer) {
+            if o.ident.is_some() {
+                self.last_rotated = o.ident;
+            }
             self.queue.push_back(Segment::new(o, Start::Offset(0))?);
         }
         self.live = snap.current.map(|c| Live::new(c, 0)).transpose()?;
@@ -790,6 +801,56 @@ mod tests {
                 "compress {compress}"
             );
         }
+    }
+
+    #[test]
+    fn follow_never_rereads_files_when_the_current_log_is_briefly_missing() {
+        // The writer renames the current file and creates the next one in
+        // two steps; a follower switching in between sees no current file.
+        // `stopped` runs once per poll of the follower, so it replays that
+        // moment deterministically.
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_owned();
+        let put = |path: &Path, i: usize| {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap();
+            writeln!(
+                f,
+                r#"{{"log":"line {i:07}\n","stream":"stdout","time":"2026-01-01T00:00:00.000000000Z"}}"#
+            )
+            .unwrap();
+        };
+        let cur = log_path(&d, "c");
+        let rot = |n| super::super::jsonfile::rotated_path(&d, "c", n, false);
+        put(&cur, 0);
+        let mut polls = 0;
+        let (d2, cur2) = (d.clone(), cur.clone());
+        let mut f = follow(&d, "c", &opts(None), move || {
+            polls += 1;
+            let rot = |n| super::super::jsonfile::rotated_path(&d2, "c", n, false);
+            match polls {
+                // The rotation was seen: B goes away too, before C exists.
+                3 => {
+                    std::fs::rename(rot(1), rot(2)).unwrap();
+                    std::fs::rename(&cur2, rot(1)).unwrap();
+                }
+                4 => put(&cur2, 2),
+                _ => {}
+            }
+            polls >= 6
+        })
+        .unwrap();
+        let mut next = || numbers(f.by_ref().take(1));
+        assert_eq!(next(), [0]);
+        std::fs::rename(&cur, rot(1)).unwrap();
+        put(&cur, 1);
+        assert_eq!(next(), [1]);
+        assert_eq!(next(), [2]);
+        assert_eq!(next(), Vec::<usize>::new());
     }
 
     #[test]
