@@ -138,6 +138,16 @@ impl Query {
     }
 }
 
+/// Reads and drops a request body (at most a JSON body's bound) before an
+/// error answers the request: a client still writing its body (the docker
+/// CLI sends it after the headers) would otherwise get EPIPE instead of the
+/// error when the connection closes under it.
+pub async fn discard(body: Incoming) {
+    let _ = http_body_util::Limited::new(body, MAX_JSON_BODY)
+        .collect()
+        .await;
+}
+
 /// Reads a whole JSON body (bounded) and decodes it; an empty body decodes from `{}`.
 pub async fn read_json<T: DeserializeOwned>(body: Incoming) -> ApiResult<T> {
     let limited = http_body_util::Limited::new(body, MAX_JSON_BODY);

@@ -19,7 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::handlers::{
     archive, containers, exec, images, logs, networks, resources, system, volumes,
 };
-use crate::http::{Body, Query, error_response};
+use crate::http::{self, Body, Query, error_response};
 use crate::services::Services;
 
 /// Binds the API socket: a stale socket file is replaced, anything else at
@@ -208,12 +208,16 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
                 // dockerd words a kill of an unknown container like any
                 // other kill failure.
                 Err(e) if method == Method::POST && rest == ["kill"] => {
+                    http::discard(req.into_body()).await;
                     return Err(ApiError::new(
                         e.class,
                         format!("Cannot kill container: {id}: {}", e.message),
                     ));
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    http::discard(req.into_body()).await;
+                    return Err(e);
+                }
             };
             match (&method, rest) {
                 (&Method::GET, ["json"]) => containers::inspect(svc, c, &q).await,
