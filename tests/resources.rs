@@ -421,14 +421,21 @@ fn pids_limit_stops_a_fork_bomb_at_20() {
     );
     let (_, err) = logs(&d, &id);
     assert!(err.contains("can't fork"), "stderr: {err:?}");
-    // Most of the 40 started, and not all: the limit, nothing else, stopped them.
-    let procs = cg_read(&d, "pids", &id, "cgroup.procs");
-    let sleeps = procs
-        .lines()
-        .filter(|pid| {
-            fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep\x0060"))
-        })
-        .count();
+    // Most of the 40 started, and not all: the limit, nothing else, stopped
+    // them. A forked child is a copy of sh until it has exec'd its sleep, so
+    // count once every process but PID 1 (now `sleep 1000`) is a `sleep 60`.
+    let sleeps = poll("the forked children to exec sleep", || {
+        let procs = cg_read(&d, "pids", &id, "cgroup.procs");
+        let cmdlines: Vec<Vec<u8>> = procs
+            .lines()
+            .filter_map(|pid| fs::read(format!("/proc/{pid}/cmdline")).ok())
+            .filter(|c| !c.starts_with(b"sleep\x001000"))
+            .collect();
+        cmdlines
+            .iter()
+            .all(|c| c.starts_with(b"sleep\x0060"))
+            .then_some(cmdlines.len())
+    });
     assert!(
         (15..40).contains(&sleeps),
         "{sleeps} `sleep 60` started under --pids-limit 20"
