@@ -175,10 +175,16 @@ dockerd_bridge() {
   DOCKERD_BRIDGE=$1
   ip addr add "198.$((18 + RANDOM % 2)).$((RANDOM % 256)).$((RANDOM % 64 * 4 + 1))/30" dev "$1"
 }
+BENCH_CGROUPS=() # cgroup parents start_berthd/start_dockerd made up
 start_berthd() {
   local dir=$1 exec_root=$2; shift 2
   mkdir -p "$dir"
-  [ -f "$dir/daemon.json" ] || echo '{}' > "$dir/daemon.json"
+  # A cgroup parent of this run's own (removed by bench_cleanup), unless
+  # the script wrote a daemon.json with its own.
+  if [ ! -f "$dir/daemon.json" ]; then
+    BENCH_CGROUPS+=("$(basename "$WORK")-berthd")
+    echo "{\"cgroup-parent\": \"/${BENCH_CGROUPS[-1]}\"}" > "$dir/daemon.json"
+  fi
   "$BERTHD" -H "unix://$dir/berth.sock" --data-root "$dir/data" --exec-root "$exec_root" \
     --pidfile "$dir/berthd.pid" --config-file "$dir/daemon.json" "$@" >"$dir/log" 2>&1 &
   BERTHD_PID=$!
@@ -187,7 +193,10 @@ start_berthd() {
 start_dockerd() {
   local dir=$1 exec_root=$2 bridge=$3 proxy=${4:-false} ns=${5:-berthbench}
   mkdir -p "$dir"
-  [ -f "$dir/daemon.json" ] || echo '{}' > "$dir/daemon.json"
+  if [ ! -f "$dir/daemon.json" ]; then
+    BENCH_CGROUPS+=("$(basename "$WORK")-dockerd")
+    echo "{\"cgroup-parent\": \"/${BENCH_CGROUPS[-1]}\"}" > "$dir/daemon.json"
+  fi
   "$DOCKERD" -H "unix://$dir/docker.sock" --data-root "$dir/data" --exec-root "$exec_root" \
     --pidfile "$dir/docker.pid" --config-file "$dir/daemon.json" --bridge "$bridge" \
     --iptables=false --ip-masq=false --ip-forward=false --userland-proxy="$proxy" \
@@ -221,6 +230,8 @@ bench_cleanup() {
   if mountpoint -q "$WORK"; then umount -l "$WORK"; fi # run.sh tmpfs
   rm -rf "$WORK"
   if [ -n "$DOCKERD_BRIDGE" ]; then ip link del "$DOCKERD_BRIDGE"; fi
+  local cg
+  for cg in "${BENCH_CGROUPS[@]}"; do rm_cgroups "$cg"; done
 }
 rm_cgroups() { # parent: removes a cgroup parent from every hierarchy, deepest first
   local root
