@@ -86,9 +86,10 @@ impl Session<'_> {
         } else {
             None
         };
-        let _resize = self
-            .tty
-            .then(|| AbortOnDrop(monitor_size(client.clone(), self.id.to_string())));
+        let _resize = self.tty.then(|| {
+            let resize = format!("/containers/{}/resize", encode_path(self.id));
+            AbortOnDrop(monitor_size(client.clone(), resize))
+        });
         let _signals = (self.sig_proxy && !self.tty)
             .then(|| AbortOnDrop(forward_signals(client.clone(), self.id.to_string())));
         let mut copier = OutputCopier::new(self.tty);
@@ -175,7 +176,7 @@ impl Session<'_> {
 }
 
 /// Aborts a helper task when the session ends.
-struct AbortOnDrop(JoinHandle<()>);
+pub(super) struct AbortOnDrop(pub(super) JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -183,9 +184,10 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// `POST /containers/{id}/resize?h=&w=` with our terminal's size now and on
-/// every SIGWINCH, as Docker's `MonitorTtySize` (only when stdout is a terminal).
-fn monitor_size(client: Client, id: String) -> JoinHandle<()> {
+/// `POST {resize}?h=&w=` (a container's or an exec's resize endpoint) with
+/// our terminal's size now and on every SIGWINCH, as Docker's
+/// `MonitorTtySize` (only when stdout is a terminal).
+pub(super) fn monitor_size(client: Client, resize: String) -> JoinHandle<()> {
     tokio::spawn(async move {
         if !std::io::stdout().is_terminal() {
             return;
@@ -200,12 +202,11 @@ fn monitor_size(client: Client, id: String) -> JoinHandle<()> {
         loop {
             if let Some((h, w)) = stdout_size() {
                 let path = format!(
-                    "/containers/{}/resize{}",
-                    encode_path(&id),
+                    "{resize}{}",
                     query(&[("h", h.to_string()), ("w", w.to_string())])
                 );
                 if let Err(e) = client.bytes(Method::POST, &path, empty()).await {
-                    tracing::debug!("resizing the container's tty: {e}");
+                    tracing::debug!("resizing the tty ({resize}): {e}");
                 }
             }
             if winch.recv().await.is_none() {

@@ -10,17 +10,13 @@ use clap::Args;
 use hyper::Method;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::signal::unix::{SignalKind, signal};
-use tokio::task::JoinHandle;
 
 use super::Ctx;
-use super::attach::OutputCopier;
+use super::attach::{AbortOnDrop, OutputCopier, monitor_size};
 use super::container::{expand_env, parse_env_file};
-use crate::client::{
-    Attached, Client, ClientError, empty, encode_path, json_body, next_chunk, query,
-};
+use crate::client::{Attached, Client, ClientError, encode_path, json_body, next_chunk};
 use crate::error::{CliError, go_io_error};
-use crate::tty::{RawTerminal, stdout_size};
+use crate::tty::RawTerminal;
 
 /// `berth exec` options, Docker's names.
 #[derive(Debug, Args)]
@@ -187,7 +183,10 @@ async fn stream(
     } else {
         None
     };
-    let _resize = tty.then(|| AbortOnDrop(monitor_size(client.clone(), id.to_string())));
+    let _resize = tty.then(|| {
+        let resize = format!("/exec/{}/resize", encode_path(id));
+        AbortOnDrop(monitor_size(client.clone(), resize))
+    });
     let mut copier = OutputCopier::new(tty);
     match attached {
         Attached::Upgraded(io) => {
@@ -236,47 +235,6 @@ async fn stream(
         }
     }
     Ok(())
-}
-
-/// Aborts a helper task when the session ends.
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// `POST /exec/{id}/resize` with our terminal's size now and on every
-/// SIGWINCH (only when stdout is a terminal), as Docker's `MonitorTtySize`.
-fn monitor_size(client: Client, id: String) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        if !std::io::stdout().is_terminal() {
-            return;
-        }
-        let mut winch = match signal(SignalKind::window_change()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::debug!("cannot watch SIGWINCH: {e}");
-                return;
-            }
-        };
-        loop {
-            if let Some((h, w)) = stdout_size() {
-                let path = format!(
-                    "/exec/{}/resize{}",
-                    encode_path(&id),
-                    query(&[("h", h.to_string()), ("w", w.to_string())])
-                );
-                if let Err(e) = client.bytes(Method::POST, &path, empty()).await {
-                    tracing::debug!("resizing the exec's tty: {e}");
-                }
-            }
-            if winch.recv().await.is_none() {
-                return;
-            }
-        }
-    })
 }
 
 #[cfg(test)]
