@@ -12,6 +12,7 @@
 //! pair per endpoint, and our own nftables table.
 
 pub mod dns;
+mod jsondir;
 pub mod runtime;
 pub mod sandbox;
 pub mod store;

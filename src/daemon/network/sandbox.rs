@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use berth::fsutil::{atomic_write, create_private_dir};
 use berth::network::ipam::Ipv4Net;
 
 use super::NetworkError;
+use super::jsondir::JsonDir;
 
 /// Version of the sandbox files.
 pub const SANDBOX_VERSION: u32 = 1;
@@ -130,58 +130,30 @@ impl Sandbox {
 /// The directory of sandbox files.
 #[derive(Debug, Clone)]
 pub struct SandboxStore {
-    dir: PathBuf,
+    files: JsonDir,
 }
 
 impl SandboxStore {
     /// Opens (creating) `<root>/sandboxes`.
     pub fn open(root: &Path) -> Result<SandboxStore, NetworkError> {
-        let dir = root.join("sandboxes");
-        create_private_dir(&dir).map_err(|e| NetworkError::io("creating", &dir, e))?;
-        Ok(SandboxStore { dir })
+        Ok(SandboxStore {
+            files: JsonDir::open(root, "sandboxes")?,
+        })
     }
 
-    fn path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.json"))
-    }
-
-    /// Every readable sandbox file.
+    /// Every readable sandbox file; unreadable ones are logged and skipped.
     pub fn load(&self) -> Result<Vec<Sandbox>, NetworkError> {
-        let entries =
-            std::fs::read_dir(&self.dir).map_err(|e| NetworkError::io("reading", &self.dir, e))?;
-        let mut out = Vec::new();
-        for entry in entries {
-            let path = entry
-                .map_err(|e| NetworkError::io("reading", &self.dir, e))?
-                .path();
-            match std::fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-            {
-                Ok(sb) => out.push(sb),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "skipping unreadable sandbox")
-                }
-            }
-        }
-        Ok(out)
+        self.files.load("sandbox")
     }
 
-    /// Writes `sb` atomically.
-    pub fn save(&self, sb: &Sandbox) -> Result<(), NetworkError> {
-        let path = self.path(&sb.container_id);
-        let bytes = serde_json::to_vec_pretty(sb).expect("sandboxes serialize");
-        atomic_write(&path, &bytes).map_err(|e| NetworkError::io("writing", &path, e))
+    /// Writes `rec` atomically.
+    pub fn save(&self, rec: &Sandbox) -> Result<(), NetworkError> {
+        self.files.save(&rec.container_id, rec)
     }
 
-    /// Deletes the file of container `id`; missing is fine.
+    /// Deletes the file of `id`; a missing file is fine.
     pub fn delete(&self, id: &str) -> Result<(), NetworkError> {
-        let path = self.path(id);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(NetworkError::io("removing", &path, e)),
-        }
+        self.files.delete(id)
     }
 }
 

@@ -4,15 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use berth::fsutil::{atomic_write, create_private_dir};
 use berth::network::ipam::Ipv4Net;
 
 use super::NetworkError;
+use super::jsondir::JsonDir;
 
 /// Version of the network files.
 pub const NETWORK_VERSION: u32 = 1;
@@ -90,61 +90,30 @@ impl NetworkRecord {
 /// The directory of network files.
 #[derive(Debug, Clone)]
 pub struct Store {
-    dir: PathBuf,
+    files: JsonDir,
 }
 
 impl Store {
     /// Opens (creating) `<root>/networks`.
     pub fn open(root: &Path) -> Result<Store, NetworkError> {
-        let dir = root.join("networks");
-        create_private_dir(&dir).map_err(|e| NetworkError::io("creating", &dir, e))?;
-        Ok(Store { dir })
-    }
-
-    fn path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.json"))
+        Ok(Store {
+            files: JsonDir::open(root, "networks")?,
+        })
     }
 
     /// Every readable network file; unreadable ones are logged and skipped.
     pub fn load(&self) -> Result<Vec<NetworkRecord>, NetworkError> {
-        let mut out = Vec::new();
-        let entries =
-            std::fs::read_dir(&self.dir).map_err(|e| NetworkError::io("reading", &self.dir, e))?;
-        for entry in entries {
-            let path = entry
-                .map_err(|e| NetworkError::io("reading", &self.dir, e))?
-                .path();
-            if path.extension().is_none_or(|x| x != "json") {
-                continue;
-            }
-            match std::fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-            {
-                Ok(rec) => out.push(rec),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "skipping unreadable network")
-                }
-            }
-        }
-        Ok(out)
+        self.files.load("network")
     }
 
     /// Writes `rec` atomically.
     pub fn save(&self, rec: &NetworkRecord) -> Result<(), NetworkError> {
-        let path = self.path(&rec.id);
-        let bytes = serde_json::to_vec_pretty(rec).expect("network records serialize");
-        atomic_write(&path, &bytes).map_err(|e| NetworkError::io("writing", &path, e))
+        self.files.save(&rec.id, rec)
     }
 
-    /// Deletes the file of network `id`; a missing file is fine.
+    /// Deletes the file of `id`; a missing file is fine.
     pub fn delete(&self, id: &str) -> Result<(), NetworkError> {
-        let path = self.path(id);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(NetworkError::io("removing", &path, e)),
-        }
+        self.files.delete(id)
     }
 }
 
