@@ -4,6 +4,7 @@
 //! binary installed next to berthd (see `src/supervisor`).
 
 mod archive;
+mod build;
 mod config;
 mod containers;
 mod error;

@@ -30,6 +30,7 @@
 pub mod apply;
 pub mod archive;
 pub mod blobs;
+pub mod build;
 pub mod commit;
 pub mod config;
 pub mod diff;

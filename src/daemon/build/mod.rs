@@ -1,0 +1,1 @@
+//! `POST /build`: the classic builder. A tar context in, an image out.

@@ -1,0 +1,2 @@
+//! The Dockerfile builder's daemon-independent half: the Dockerfile parser, variable
+//! expansion and the `.dockerignore` matcher, shared by `berthd` and `berth build`.
