@@ -35,6 +35,23 @@ pub struct ImportOptions {
     pub message: Option<String>,
 }
 
+/// What a Dockerfile build step records on top of its parent image
+/// ([`ImageStore::build_metadata_step`], [`ImageStore::build_layer_step`]).
+#[derive(Debug, Clone, Default)]
+pub struct BuildStep {
+    /// The image's whole run configuration (not merged with the parent's).
+    pub config: ImageConfig,
+    /// The history entry's `created_by` (`/bin/sh -c #(nop)  ENV A=b`, ...).
+    pub created_by: String,
+    /// `MAINTAINER`: the image's and the history entry's author.
+    pub author: Option<String>,
+}
+
+/// Diff ID of a tar with no entries (1024 zero bytes); a build step whose layer
+/// is this adds no layer, as in dockerd (`layer.IsEmpty`).
+pub const EMPTY_TAR_DIFF_ID: &str =
+    "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
+
 /// What the runtime needs of an image to create a container from it.
 #[derive(Debug, Clone)]
 pub struct ResolvedImage {
@@ -612,6 +629,161 @@ impl ImageStore {
         state.configs.insert(id.clone(), Arc::new(config));
         state.index.save(&self.inner.index_path)?;
         Ok(id)
+    }
+
+    /// A build step's image without a new layer (`ENV`, `CMD`, ...): `parent`'s
+    /// layers (none for `FROM scratch`), `step`'s config, one `empty_layer` history
+    /// entry; returns its `sha256:` ID.
+    pub fn build_metadata_step(
+        &self,
+        parent: Option<&str>,
+        step: &BuildStep,
+    ) -> Result<String, ImageError> {
+        self.add_build_image(parent, None, step)
+    }
+
+    /// A build step's image with the layer `write_layer` writes (a plain tar, e.g.
+    /// [`crate::image::diff::write_layer`] of a `RUN` container's upper dir) on top of
+    /// `parent`'s layers (none for `FROM scratch`). A layer with no entries is not
+    /// added and its history entry is `empty_layer`, as dockerd does. Returns the
+    /// `sha256:` ID.
+    pub fn build_layer_step(
+        &self,
+        parent: Option<&str>,
+        write_layer: impl FnOnce(&mut dyn Write) -> Result<(), ImageError>,
+        step: &BuildStep,
+    ) -> Result<String, ImageError> {
+        let (tx, handle) = snapshot::spawn_unpack(&self.inner.snapshots)?;
+        let mut w = crate::image::commit::ChunkWriter::new(tx);
+        let written = write_layer(&mut w).and_then(|()| {
+            w.flush()
+                .map_err(|e| ImageError::io_at("<layer stream>", e))
+        });
+        drop(w);
+        let unpacked = snapshot::join(handle);
+        written?;
+        let temp = unpacked?;
+        let stats = temp.stats.clone().expect("unpacked snapshots carry stats");
+        if stats.diff_id == EMPTY_TAR_DIFF_ID {
+            return self.add_build_image(parent, None, step);
+        }
+        if stats.kept.is_none() {
+            return Err(ImageError::InvalidArchive(
+                "build layer was not kept".into(),
+            ));
+        }
+        self.sync()?;
+        self.add_build_image(parent, Some(temp), step)
+    }
+
+    fn add_build_image(
+        &self,
+        parent: Option<&str>,
+        layer: Option<TempSnapshot>,
+        step: &BuildStep,
+    ) -> Result<String, ImageError> {
+        let mut state = self.lock();
+        let (parent_id, base, mut layers) = match parent {
+            Some(p) => {
+                let id = Self::lookup(&state, p)?;
+                let layers = Self::record(&state, &id)?.layers.clone();
+                (Some(id.clone()), Self::config_of(&state, &id), layers)
+            }
+            None => (None, Arc::default(), Vec::new()),
+        };
+        let now = go_time(chrono::Utc::now());
+        let mut history = base.history.clone();
+        history.push(History {
+            created: Some(now.clone()),
+            created_by: Some(step.created_by.clone()),
+            author: step.author.clone(),
+            comment: None,
+            empty_layer: layer.is_none().then_some(true),
+        });
+        let mut diff_ids = base.rootfs.diff_ids.clone();
+        if let Some(t) = &layer {
+            let stats = t.stats.as_ref().expect("unpacked snapshots carry stats");
+            diff_ids.push(stats.diff_id.clone());
+        }
+        let config = ImageConfigFile {
+            architecture: base
+                .architecture
+                .clone()
+                .or_else(|| Some(host_arch().to_owned())),
+            comment: None,
+            config: Some(step.config.clone()),
+            created: Some(now),
+            author: step.author.clone(),
+            docker_version: None,
+            history,
+            os: base.os.clone().or_else(|| Some("linux".to_owned())),
+            os_version: base.os_version.clone(),
+            rootfs: RootFs {
+                typ: "layers".into(),
+                diff_ids,
+            },
+            variant: base.variant.clone(),
+        };
+        let config_bytes = serde_json::to_vec(&config).expect("config serialises");
+        let id = sha256_digest(&config_bytes);
+        if let Some(temp) = layer {
+            let stats = temp.stats.clone().expect("unpacked snapshots carry stats");
+            let chains = chain_ids(&config.rootfs.diff_ids);
+            let chain = chains.last().expect("one layer at least").clone();
+            let parent_chain = layers.last().map(|l| l.chain_id.clone());
+            self.inner
+                .snapshots
+                .commit(temp, &chain, parent_chain.as_deref())?;
+            layers.push(LayerRecord {
+                digest: stats.diff_id.clone(),
+                media_type: Compression::None.layer_media_type().to_string(),
+                size: stats.diff_size,
+                diff_id: stats.diff_id,
+                diff_size: stats.diff_size,
+                chain_id: chain,
+                unpacked_size: stats.unpacked_size,
+                stored: LayerStorage::Snapshot,
+            });
+        }
+        self.inner.blobs.write_bytes(&config_bytes, Some(&id))?;
+        state.index.images.insert(
+            id.clone(),
+            ImageRecord {
+                layers,
+                manifest_digest: None,
+                parent: parent_id,
+                last_tag_time: None,
+            },
+        );
+        state.configs.insert(id.clone(), Arc::new(config));
+        state.index.save(&self.inner.index_path)?;
+        Ok(id)
+    }
+
+    /// Tags image `id` with every reference in `references` (each `name[:tag]`,
+    /// default tag `latest`) in one index update; all are checked before any is
+    /// set. Returns their familiar forms, in order.
+    pub fn tag_all(&self, id: &str, references: &[String]) -> Result<Vec<String>, ImageError> {
+        let mut parsed = Vec::new();
+        for r in references {
+            let p = Reference::parse(r)?;
+            if p.digest.is_some() {
+                return Err(ImageError::InvalidArgument(format!(
+                    "refusing to create a tag with a digest reference: {r}"
+                )));
+            }
+            parsed.push(p.with_default_tag());
+        }
+        let mut state = self.lock();
+        let id = Self::lookup(&state, id)?;
+        for p in &parsed {
+            state.index.references.insert(p.to_string(), id.clone());
+        }
+        if let Some(rec) = state.index.images.get_mut(&id) {
+            rec.last_tag_time = Some(go_time(chrono::Utc::now()));
+        }
+        state.index.save(&self.inner.index_path)?;
+        Ok(parsed.iter().map(Reference::familiar).collect())
     }
 
     /// Images as `GET /images/json` lists them; `all` includes intermediate images,
