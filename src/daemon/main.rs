@@ -76,6 +76,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("invalid log configuration: {e}"))?;
     let _lock = lock::DataRootLock::acquire(&config.data_root)?;
     let images = ImageStore::open(&config.data_root)?;
+    // Contexts and step scratch dirs of builds a previous daemon did not finish.
+    build::context::sweep(&config.data_root.join("build")).context("sweeping unfinished builds")?;
     let exe = supervisor_binary()?;
     let cgroups = Cgroups::detect(config.cgroup_parent.clone());
     cgroups.check_parent().context("invalid cgroup-parent")?;

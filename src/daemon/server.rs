@@ -17,7 +17,7 @@ use berth::api::{API_VERSION, ErrorClass, MIN_API_VERSION};
 
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{
-    archive, containers, exec, images, logs, networks, resources, system, volumes,
+    archive, build, containers, exec, images, logs, networks, resources, system, volumes,
 };
 use crate::http::{self, Body, Query, error_response};
 use crate::services::Services;
@@ -197,6 +197,8 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
         (&Method::GET, ["volumes", name]) => volumes::inspect(svc, name).await,
         (&Method::DELETE, ["volumes", name]) => volumes::remove(svc, name, &q).await,
 
+        (&Method::POST, ["build"]) => build::build(svc, &q, req.into_body()).await,
+        (&Method::POST, ["build", "prune"]) => build::prune(svc).await,
         (&Method::POST, ["commit"]) => archive::commit(svc, &q, req.into_body()).await,
         (&Method::POST, ["containers", "create"]) => {
             containers::create(svc, &q, req.into_body()).await

@@ -2,6 +2,7 @@
 //! request, calls a service, and shapes Docker's response.
 
 pub mod archive;
+pub mod build;
 pub mod containers;
 pub mod exec;
 pub mod images;
