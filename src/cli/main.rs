@@ -1,6 +1,7 @@
 //! `berth`: the command-line client of berthd, speaking the Docker Engine API
 //! over a unix socket with Docker's command names, flags, output and exit codes.
 
+mod buildprogress;
 mod client;
 mod commands;
 mod error;
@@ -60,6 +61,11 @@ enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Build an image from a Dockerfile
+    Build(Box<commands::build::BuildArgs>),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(commands::build::BuilderCommand),
     /// List images
     Images(image::ImagesArgs),
     /// Manage images
@@ -185,6 +191,8 @@ enum ImageArchiveCommand {
 
 #[derive(Debug, Subcommand)]
 enum ImageCommand {
+    /// Build an image from a Dockerfile
+    Build(Box<commands::build::BuildArgs>),
     /// List images
     #[command(visible_alias = "list")]
     Ls(image::ImagesArgs),
@@ -237,6 +245,11 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(ctx, a).await,
         Command::Network(c) => network::dispatch(ctx, c).await,
         Command::Volume(c) => commands::volume::volume(ctx, c).await,
+        Command::Build(a) => commands::build::build(ctx, *a, "build").await,
+        Command::Image(ImageCommand::Build(a)) => {
+            commands::build::build(ctx, *a, "image build").await
+        }
+        Command::Builder(c) => commands::build::builder(ctx, c).await,
     }
 }
 

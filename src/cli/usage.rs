@@ -23,6 +23,14 @@ enum Arity {
 /// network command; `path` is the command path without `berth`.
 fn spec(path: &[String]) -> Option<(&'static str, Arity)> {
     let leaf = path.last()?.as_str();
+    let names: Vec<&str> = path.iter().map(String::as_str).collect();
+    match names.as_slice() {
+        ["build"] | ["image", "build"] => {
+            return Some((crate::commands::build::USAGE, Arity::Exactly(1)));
+        }
+        ["builder", "prune"] => return Some(("[OPTIONS]", Arity::None)),
+        _ => {}
+    }
     if path.len() == 2 && path[0] == "network" {
         return Some(match leaf {
             "connect" | "disconnect" => ("[OPTIONS] NETWORK CONTAINER", Arity::Exactly(2)),
@@ -333,5 +341,30 @@ mod tests {
     fn other_commands_keep_clap_errors() {
         assert_eq!(error_for(&["berth", "images", "--bogus"]), None);
         assert_eq!(error_for(&["berth", "tag"]), None);
+    }
+
+    #[test]
+    fn build_commands_read_like_docker() {
+        assert_eq!(
+            error_for(&["berth", "build"]),
+            Some((
+                "berth: 'berth build' requires 1 argument\n\nUsage:  berth build [OPTIONS] PATH | URL | -\n\nRun 'berth build --help' for more information".to_string(),
+                1
+            ))
+        );
+        let (msg, code) = error_for(&["berth", "image", "build", "--bogus", "."]).unwrap();
+        assert_eq!(code, 125);
+        assert!(
+            msg.starts_with(
+                "unknown flag: --bogus\n\nUsage:  berth image build [OPTIONS] PATH | URL | -\n"
+            ),
+            "{msg}"
+        );
+        let (msg, code) = error_for(&["berth", "builder", "prune", "x"]).unwrap();
+        assert_eq!(code, 1);
+        assert!(
+            msg.starts_with("berth: 'berth builder prune' accepts no arguments"),
+            "{msg}"
+        );
     }
 }

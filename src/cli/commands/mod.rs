@@ -2,6 +2,7 @@
 //! async functions taking the shared [`Ctx`].
 
 pub mod attach;
+pub mod build;
 pub mod container;
 pub mod cp;
 pub mod exec;
