@@ -18,6 +18,8 @@ PACKAGES=(
   python3                      # bench/ generates its test image with it
   docker.io                    # reference dockerd for the round-trip test and bench/
   python3-docker python3-pytest  # docker-py compatibility suite (tests/compat_py)
+  gcc binutils libc6-dev       # contrib/toolchain-image.sh: the image Dockerfile.example builds in
+  xz-utils bzip2               # build contexts and ADD archives compressed with xz or bzip2
 )
 
 if [ "$(id -u)" != 0 ]; then
