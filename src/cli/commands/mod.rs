@@ -4,6 +4,7 @@
 pub mod attach;
 pub mod container;
 pub mod cp;
+pub mod credentials;
 pub mod exec;
 pub mod image;
 pub mod lifecycle;
@@ -11,6 +12,7 @@ pub mod logs;
 pub mod mountflags;
 pub mod network;
 pub mod ps;
+pub mod registry;
 pub mod resources;
 pub mod stats;
 pub mod system;
