@@ -39,6 +39,7 @@ pub mod error;
 pub mod fixture;
 pub mod index;
 pub mod reference;
+pub mod registry;
 pub mod snapshot;
 pub mod store;
 pub mod tarsplit;

@@ -1181,5 +1181,7 @@ impl ImageStore {
     }
 }
 
+pub mod distribution;
+
 #[cfg(test)]
 mod tests;
