@@ -114,11 +114,21 @@ impl Message {
         }
     }
 
-    /// The line as sent: JSON and a newline.
+    /// The line as sent: JSON and a newline, with `<`, `>` and `&` escaped as Go's
+    /// encoder does (they only occur inside strings, so replacing them is safe).
     pub fn to_line(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec(self).expect("progress messages serialise");
-        v.push(b'\n');
-        v
+        let v = serde_json::to_vec(self).expect("progress messages serialise");
+        let mut out = Vec::with_capacity(v.len() + 16);
+        for b in v {
+            match b {
+                b'<' => out.extend_from_slice(b"\\u003c"),
+                b'>' => out.extend_from_slice(b"\\u003e"),
+                b'&' => out.extend_from_slice(b"\\u0026"),
+                _ => out.push(b),
+            }
+        }
+        out.push(b'\n');
+        out
     }
 }
 
@@ -276,6 +286,10 @@ mod tests {
             0,
         ));
         assert!(t.starts_with("{\"status\":\"Downloading\",\"progressDetail\":{\"current\":5,\"total\":10},\"progress\":\"[="), "{t}");
+        // Go's encoder escapes `>`; clients decode it back.
+        assert!(t.contains("\\u003e"), "{t}");
+        let back: Message = serde_json::from_str(t.trim_end()).unwrap();
+        assert!(back.progress.unwrap().contains('>'));
         assert_eq!(
             line(Message::error("boom")),
             "{\"errorDetail\":{\"message\":\"boom\"},\"error\":\"boom\"}\n"

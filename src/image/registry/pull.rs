@@ -176,7 +176,7 @@ pub async fn run(
         .or_else(|| reference.tag.clone())
         .unwrap_or_default();
     progress.send(Message::status(
-        format!("Pulling from {}", reference.familiar_name()),
+        format!("Pulling from {}", reference.path),
         Some(&shown),
     ))?;
     let id = manifest.config.digest.clone();

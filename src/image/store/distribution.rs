@@ -59,11 +59,24 @@ pub struct LayerIngest {
     handle: Option<UnpackHandle>,
 }
 
-/// A downloaded, verified layer waiting for its image to be committed.
+/// A verified ingest file; deleted on drop unless taken for committing.
+struct PendingBlob(Option<Ingested>);
+
+impl Drop for PendingBlob {
+    fn drop(&mut self) {
+        if let Some(b) = self.0.take() {
+            // Best effort: the start-up sweep of the ingest directory removes leftovers.
+            let _ = std::fs::remove_file(&b.path);
+        }
+    }
+}
+
+/// A downloaded, verified layer waiting for its image to be committed; dropping it
+/// deletes its blob and temp snapshot.
 pub struct PulledLayer {
     digest: String,
     media_type: String,
-    blob: Option<Ingested>,
+    blob: PendingBlob,
     temp: TempSnapshot,
     stats: LayerStats,
 }
@@ -146,11 +159,11 @@ impl LayerIngest {
         let blob_path = blob.path.clone();
         let digest = blob.digest.clone();
         let blob = if keep_blob {
-            Some(blob)
+            PendingBlob(Some(blob))
         } else {
             // A plain tar is kept beside the snapshot; the blob copy is not needed.
             let _ = std::fs::remove_file(&blob_path);
-            None
+            PendingBlob(None)
         };
         Ok(PulledLayer {
             digest,
@@ -326,12 +339,12 @@ impl ImageStore {
                     let PulledLayer {
                         digest,
                         media_type,
-                        blob,
+                        mut blob,
                         temp,
                         stats,
                     } = l;
                     self.inner.snapshots.commit(temp, &chains[i], parent)?;
-                    let stored = match blob {
+                    let stored = match blob.0.take() {
                         Some(b) => {
                             self.inner.blobs.commit_file(&b.path, &digest)?;
                             sources.push((
