@@ -501,6 +501,51 @@ mod tests {
     }
 
     #[test]
+    fn registry_keys_come_from_flags_or_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("daemon.json");
+        let path = cfg.to_str().unwrap();
+        std::fs::write(&cfg, "{}").unwrap();
+        let c = Config::resolve(flags(&["--config-file", path])).unwrap();
+        assert_eq!(
+            (c.max_concurrent_downloads, c.max_concurrent_uploads),
+            (3, 5)
+        );
+        assert!(c.registry.insecure.is_empty() && c.registry.mirrors.is_empty());
+        let c = Config::resolve(flags(&[
+            "--config-file",
+            path,
+            "--max-concurrent-downloads",
+            "7",
+            "--insecure-registry",
+            "a:5000",
+            "--insecure-registry",
+            "10.0.0.0/8",
+            "--registry-mirror",
+            "https://m.example",
+        ]))
+        .unwrap();
+        assert_eq!(c.max_concurrent_downloads, 7);
+        assert_eq!(c.registry.insecure, ["a:5000", "10.0.0.0/8"]);
+        assert_eq!(c.registry.mirrors, ["https://m.example"]);
+        std::fs::write(
+            &cfg,
+            r#"{"max-concurrent-downloads": 1, "max-concurrent-uploads": 2,
+                "insecure-registries": ["r:1"], "registry-mirrors": []}"#,
+        )
+        .unwrap();
+        let c = Config::resolve(flags(&["--config-file", path])).unwrap();
+        assert_eq!(
+            (c.max_concurrent_downloads, c.max_concurrent_uploads),
+            (1, 2)
+        );
+        assert_eq!(c.registry.insecure, ["r:1"]);
+        let err = Config::resolve(flags(&["--config-file", path, "--insecure-registry", "x"]))
+            .unwrap_err();
+        assert!(err.to_string().contains("insecure-registries"), "{err}");
+    }
+
+    #[test]
     fn hosts_must_be_unix_sockets() {
         assert!(socket_path("tcp://0.0.0.0:2375").is_err());
         assert_eq!(

@@ -689,6 +689,145 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+
+    use base64::Engine as _;
+    use http_body_util::Full;
+
+    const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:c"},"layers":[]}"#;
+
+    /// A registry on loopback that wants a bearer token from its own `/token`, which
+    /// hands one out for `u`/`p` only; records the token requests' query strings.
+    async fn fake_registry() -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (h, log) = (host.clone(), seen.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (h, log) = (h.clone(), log.clone());
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let (h, log) = (h.clone(), log.clone());
+                        async move {
+                            let authz = req
+                                .headers()
+                                .get(header::AUTHORIZATION)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_string();
+                            let basic = format!("Basic {}", STANDARD.encode("u:p"));
+                            let reply = |status: u16, body: &str| {
+                                Response::builder()
+                                    .status(status)
+                                    .header(header::CONTENT_TYPE, manifest::DOCKER_MANIFEST)
+                                    .header(
+                                        header::WWW_AUTHENTICATE,
+                                        format!(
+                                            "Bearer realm=\"http://{h}/token\",service=\"fake\""
+                                        ),
+                                    )
+                                    .body(Full::new(Bytes::from(body.to_string())))
+                                    .unwrap()
+                            };
+                            let resp = match req.uri().path() {
+                                "/token" => {
+                                    log.lock()
+                                        .unwrap()
+                                        .push(req.uri().query().unwrap_or("").to_string());
+                                    if authz == basic {
+                                        reply(200, r#"{"token":"tok"}"#)
+                                    } else {
+                                        reply(401, "")
+                                    }
+                                }
+                                _ if authz != "Bearer tok" => reply(
+                                    401,
+                                    r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+                                ),
+                                "/v2/" => reply(200, "{}"),
+                                "/v2/a/b/manifests/t" => reply(200, MANIFEST),
+                                _ => reply(
+                                    404,
+                                    r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+                                ),
+                            };
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        (host, seen)
+    }
+
+    use base64::engine::general_purpose::STANDARD;
+
+    #[tokio::test]
+    async fn bearer_challenge_flow_gets_a_scoped_token_with_credentials() {
+        let (host, seen) = fake_registry().await;
+        let client = Client::new(RegistryConfig::default());
+        let auth = AuthConfig {
+            username: "u".into(),
+            password: "p".into(),
+            ..Default::default()
+        };
+        let session = client.session(&host, "a/b", &auth, false).await.unwrap();
+        assert_eq!(session.base(), format!("http://{host}"));
+        let (bytes, ct, digest) = session.manifest("t").await.unwrap();
+        assert_eq!(bytes, MANIFEST.as_bytes());
+        assert_eq!(ct, manifest::DOCKER_MANIFEST);
+        assert_eq!(digest, sha256_digest(MANIFEST.as_bytes()));
+        let q = seen.lock().unwrap().clone();
+        assert_eq!(
+            q,
+            ["service=fake&scope=repository%3Aa%2Fb%3Apull&account=u"]
+        );
+        let e = session.manifest("missing").await.unwrap_err();
+        assert_eq!(e.to_string(), "manifest unknown: manifest unknown");
+        assert_eq!(e.class(), crate::api::ErrorClass::NotFound);
+        let wrong = format!("sha256:{}", "0".repeat(64));
+        assert!(session.manifest(&wrong).await.is_err());
+
+        // Push sessions ask for both actions.
+        client.session(&host, "a/b", &auth, true).await.unwrap();
+        assert!(seen.lock().unwrap()[1].contains("scope=repository%3Aa%2Fb%3Apull%2Cpush"));
+
+        let bad = AuthConfig {
+            username: "u".into(),
+            password: "nope".into(),
+            ..Default::default()
+        };
+        let e = client.session(&host, "a/b", &bad, false).await.unwrap_err();
+        assert!(matches!(e, RegistryError::Unauthorized(_)), "{e}");
+        assert!(e.to_string().contains("unauthorized"), "{e}");
+        // Anonymous: the token server refuses, which is a clear unauthorized error too.
+        let e = client
+            .session(&host, "a/b", &AuthConfig::default(), false)
+            .await
+            .unwrap_err();
+        assert_eq!(e.class(), crate::api::ErrorClass::Forbidden);
+
+        let login = AuthConfig {
+            serveraddress: format!("http://{host}"),
+            ..auth.clone()
+        };
+        client.login(&login).await.unwrap();
+        let e = client
+            .login(&AuthConfig {
+                serveraddress: host.clone(),
+                ..bad
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.class(), crate::api::ErrorClass::Forbidden);
+    }
 
     #[test]
     fn registry_errors_read_like_distributions() {
