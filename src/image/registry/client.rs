@@ -151,13 +151,13 @@ impl Client {
         auth: &AuthConfig,
         push: bool,
     ) -> Result<Session, RegistryError> {
-        let endpoints = endpoint::endpoints(domain, &self.config, push);
+        let endpoints = self.endpoints(domain, push);
         let mut last = None;
         for ep in endpoints {
             match self.open(&ep, repo, auth, push).await {
                 Ok(s) => return Ok(s),
-                Err(e) if ep.mirror => {
-                    tracing::info!(mirror = %ep.base, error = %e, "registry mirror failed; trying the next endpoint");
+                Err(e) if ep.falls_back_on(&e) => {
+                    tracing::debug!(endpoint = %ep.base, error = %e, "registry endpoint failed; trying the next one");
                     last = Some(e);
                 }
                 Err(e) => return Err(e),
@@ -166,14 +166,32 @@ impl Client {
         Err(last.unwrap_or_else(|| RegistryError::Invalid(format!("no endpoint for {domain}"))))
     }
 
+    /// The endpoints to try for `domain`, in order (see [`endpoint::endpoints`]).
+    pub fn endpoints(&self, domain: &str, push: bool) -> Vec<Endpoint> {
+        endpoint::endpoints(domain, &self.config, push)
+    }
+
     /// `POST /auth`: checks `auth` against its `serveraddress` (Docker Hub if empty).
     pub async fn login(&self, auth: &AuthConfig) -> Result<(), RegistryError> {
         let domain = endpoint::normalize_registry_name(&auth.serveraddress);
-        let ep = endpoint::endpoints(&domain, &self.config, true)
-            .pop()
-            .expect("one endpoint at least");
+        let mut last = None;
+        for ep in self.endpoints(&domain, true) {
+            match self.login_at(&ep, auth).await {
+                Err(e) if ep.falls_back_on(&e) => last = Some(e),
+                done => return done,
+            }
+        }
+        Err(last.unwrap_or_else(|| RegistryError::Invalid(format!("no endpoint for {domain}"))))
+    }
+
+    async fn login_at(&self, ep: &Endpoint, auth: &AuthConfig) -> Result<(), RegistryError> {
+        let transport = if ep.verify_tls {
+            self.transport.clone()
+        } else {
+            Transport::insecure()
+        };
         let url = format!("{}/v2/", ep.base);
-        let resp = self.transport.send(get(&url, None)?).await?;
+        let resp = transport.send(get(&url, None)?).await?;
         if resp.status().is_success() {
             return Ok(());
         }
@@ -197,10 +215,7 @@ impl Client {
             }
             _ => auth.basic_header().ok_or_else(failed)?,
         };
-        let resp = self
-            .transport
-            .send(get(&url, Some(&authorization))?)
-            .await?;
+        let resp = transport.send(get(&url, Some(&authorization))?).await?;
         if resp.status().is_success() {
             Ok(())
         } else if resp.status() == StatusCode::UNAUTHORIZED {
@@ -210,7 +225,8 @@ impl Client {
         }
     }
 
-    async fn open(
+    /// Opens a session on one endpoint: pings `/v2/` and answers its challenge.
+    pub async fn open(
         &self,
         ep: &Endpoint,
         repo: &str,
@@ -218,9 +234,14 @@ impl Client {
         push: bool,
     ) -> Result<Session, RegistryError> {
         let url = format!("{}/v2/", ep.base);
-        let resp = self.transport.send(get(&url, None)?).await?;
+        let transport = if ep.verify_tls {
+            self.transport.clone()
+        } else {
+            Transport::insecure()
+        };
+        let resp = transport.send(get(&url, None)?).await?;
         let mut session = Session {
-            transport: self.transport.clone(),
+            transport,
             base: ep.base.clone(),
             repo: repo.to_string(),
             authorization: None,

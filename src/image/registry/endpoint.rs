@@ -17,8 +17,20 @@ pub const DOCKER_HUB_INDEX: &str = "https://index.docker.io/v1/";
 pub struct Endpoint {
     /// `https://host[:port]` or `http://host[:port]`, no trailing slash.
     pub base: String,
-    /// Whether this is a mirror (errors there fall back to the next endpoint).
+    /// Whether this is a mirror (any error there falls back to the next endpoint).
     pub mirror: bool,
+    /// Whether the server's certificate is verified (not for insecure registries, which
+    /// are tried over HTTPS first and over plain HTTP when that cannot connect).
+    pub verify_tls: bool,
+}
+
+impl Endpoint {
+    /// Whether `err` from this endpoint means trying the next one (moby's fallback rules).
+    pub fn falls_back_on(&self, err: &crate::image::registry::RegistryError) -> bool {
+        self.mirror
+            || (!self.verify_tls
+                && matches!(err, crate::image::registry::RegistryError::Connect { .. }))
+    }
 }
 
 /// A CIDR block (`10.0.0.0/8`, `fd00::/8`).
@@ -117,7 +129,8 @@ pub fn system_resolve(name: &str) -> Vec<IpAddr> {
 }
 
 /// The endpoints to try for `domain` (a reference's registry), in order: for Docker Hub
-/// pulls the mirrors first, then the registry itself.
+/// pulls the mirrors first, then the registry itself; for an insecure registry HTTPS
+/// without certificate checks, then plain HTTP (moby's `lookupV2Endpoints`).
 pub fn endpoints(domain: &str, config: &RegistryConfig, for_push: bool) -> Vec<Endpoint> {
     let mut out = Vec::new();
     if domain == DEFAULT_DOMAIN {
@@ -126,24 +139,30 @@ pub fn endpoints(domain: &str, config: &RegistryConfig, for_push: bool) -> Vec<E
                 out.push(Endpoint {
                     base: m.trim_end_matches('/').to_string(),
                     mirror: true,
+                    verify_tls: true,
                 });
             }
         }
         out.push(Endpoint {
             base: DOCKER_HUB_API.to_string(),
             mirror: false,
+            verify_tls: true,
         });
         return out;
     }
-    let scheme = if is_secure(domain, config, &system_resolve) {
-        "https"
-    } else {
-        "http"
-    };
+    let secure = is_secure(domain, config, &system_resolve);
     out.push(Endpoint {
-        base: format!("{scheme}://{domain}"),
+        base: format!("https://{domain}"),
         mirror: false,
+        verify_tls: secure,
     });
+    if !secure {
+        out.push(Endpoint {
+            base: format!("http://{domain}"),
+            mirror: false,
+            verify_tls: true,
+        });
+    }
     out
 }
 
@@ -211,10 +230,23 @@ mod tests {
         assert!(e[0].mirror);
         assert_eq!(e[1].base, DOCKER_HUB_API);
         assert_eq!(endpoints("docker.io", &c, true).len(), 1);
-        assert_eq!(
-            endpoints("127.0.0.1:5000", &c, false)[0].base,
-            "http://127.0.0.1:5000"
-        );
+        let local = endpoints("127.0.0.1:5000", &c, false);
+        assert_eq!(local.len(), 2);
+        assert_eq!(local[0].base, "https://127.0.0.1:5000");
+        assert!(!local[0].verify_tls);
+        assert_eq!(local[1].base, "http://127.0.0.1:5000");
+        let refused = crate::image::registry::RegistryError::Connect {
+            method: "Get".into(),
+            url: "u".into(),
+            reason: "r".into(),
+        };
+        let other = crate::image::registry::RegistryError::Invalid("x".into());
+        assert!(local[0].falls_back_on(&refused) && !local[0].falls_back_on(&other));
+        assert!(!local[1].falls_back_on(&refused));
+        assert!(e[0].falls_back_on(&other));
+        let remote = endpoints("quay.io", &c, false);
+        assert_eq!(remote.len(), 1);
+        assert!(remote[0].verify_tls && remote[0].base == "https://quay.io");
     }
 
     #[test]

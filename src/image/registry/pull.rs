@@ -61,12 +61,35 @@ fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Resolves the reference: session, manifest (index → platform), config.
+/// Resolves the reference: session, manifest (index → platform), config. Endpoints are
+/// tried in order: a mirror that fails in any way, or an insecure registry's HTTPS that
+/// cannot connect, hands over to the next one.
 pub async fn prepare(client: &Client, req: &PullRequest) -> Result<PreparedPull, RegistryError> {
     let reference = req.reference.clone().with_default_tag();
-    let session = client
-        .session(&reference.domain, &reference.path, &req.auth, false)
-        .await?;
+    let mut last = None;
+    for ep in client.endpoints(&reference.domain, false) {
+        let attempt = match client.open(&ep, &reference.path, &req.auth, false).await {
+            Ok(session) => prepare_on(session, &reference, req).await,
+            Err(e) => Err(e),
+        };
+        match attempt {
+            Err(e) if ep.falls_back_on(&e) => {
+                tracing::debug!(endpoint = %ep.base, error = %e, "registry endpoint failed; trying the next one");
+                last = Some(e);
+            }
+            done => return done,
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| RegistryError::Invalid(format!("no endpoint for {}", reference.domain))))
+}
+
+async fn prepare_on(
+    session: Session,
+    reference: &Reference,
+    req: &PullRequest,
+) -> Result<PreparedPull, RegistryError> {
+    let reference = reference.clone();
     let wanted = reference
         .digest
         .clone()
