@@ -545,3 +545,196 @@ impl ImageStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+    use crate::image::digest::sha256_digest;
+    use crate::image::testutil::{RawTar, gzip};
+
+    fn store() -> (tempfile::TempDir, ImageStore) {
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "image store tests need root (layer ownership)"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("berth-dist-")
+            .tempdir()
+            .unwrap();
+        let s = ImageStore::open(dir.path()).unwrap();
+        (dir, s)
+    }
+
+    fn layer_tar() -> Vec<u8> {
+        RawTar::new()
+            .file("etc/hello", b"hello from a registry")
+            .finish()
+    }
+
+    fn config_for(diff_id: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "history": [{"created_by": "test"}]
+        }))
+        .unwrap()
+    }
+
+    fn leftovers(dir: &std::path::Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for d in ["image/ingest", "snapshots"] {
+            for e in std::fs::read_dir(dir.join(d)).unwrap() {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                if d == "image/ingest" || name.starts_with("tmp-") {
+                    out.push(format!("{d}/{name}"));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn pulled_layers_stream_in_and_the_image_gets_its_repo_digest() {
+        let (dir, s) = store();
+        let tar = layer_tar();
+        let diff_id = sha256_digest(&tar);
+        let blob = gzip(&tar);
+        let digest = sha256_digest(&blob);
+        let config = config_for(&diff_id);
+        let id = sha256_digest(&config);
+        assert!(s.existing_layers(std::slice::from_ref(&diff_id))[0].is_none());
+
+        let mut ingest = s.ingest_layer(&digest, &diff_id).unwrap();
+        let (a, b) = blob.split_at(blob.len() / 2);
+        ingest.write(a).unwrap();
+        ingest.write(b).unwrap();
+        let layer = ingest
+            .finish(crate::image::registry::manifest::DOCKER_LAYER_GZIP)
+            .unwrap();
+        let manifest = b"{\"schemaVersion\":2}".to_vec();
+        let mdigest = sha256_digest(&manifest);
+        let tag = Reference::parse("127.0.0.1:5000/x:v1").unwrap();
+        let by_digest = Reference {
+            tag: None,
+            digest: Some(mdigest.clone()),
+            ..tag.clone()
+        };
+        let (got, updated) = s
+            .commit_pulled(PulledImage {
+                config_bytes: config.clone(),
+                manifest: (mdigest.clone(), manifest),
+                layers: vec![PulledSlot::Downloaded(layer)],
+                references: vec![tag.clone(), by_digest],
+                source_repo: tag.name(),
+            })
+            .unwrap();
+        assert_eq!((got.as_str(), updated), (id.as_str(), true));
+        let info = s.inspect("127.0.0.1:5000/x:v1").unwrap();
+        assert_eq!(info.id.as_deref(), Some(id.as_str()));
+        assert_eq!(
+            info.repo_digests.unwrap(),
+            [format!("127.0.0.1:5000/x@{mdigest}")]
+        );
+        let resolved = s.resolve(&id).unwrap();
+        assert_eq!(
+            std::fs::read(resolved.layers[0].join("etc/hello")).unwrap(),
+            b"hello from a registry"
+        );
+        assert!(s.is_current(&tag, &id));
+        assert!(
+            leftovers(dir.path()).is_empty(),
+            "{:?}",
+            leftovers(dir.path())
+        );
+
+        // A second pull finds the layer, and a push reuses the blob it came as.
+        let have = s.existing_layers(std::slice::from_ref(&diff_id));
+        let rec = have[0].clone().expect("the layer is present");
+        let c = s.compressed_layer(&rec).unwrap();
+        assert_eq!(c.digest, digest);
+        assert_eq!(c.repos, [tag.name()]);
+        let (_, updated) = s
+            .commit_pulled(PulledImage {
+                config_bytes: config,
+                manifest: (mdigest.clone(), b"{\"schemaVersion\":2}".to_vec()),
+                layers: vec![PulledSlot::Existing(rec)],
+                references: vec![tag.clone()],
+                source_repo: tag.name(),
+            })
+            .unwrap();
+        assert!(!updated);
+    }
+
+    #[test]
+    fn a_corrupted_layer_is_a_digest_mismatch_and_leaves_nothing() {
+        let (dir, s) = store();
+        let tar = layer_tar();
+        let diff_id = sha256_digest(&tar);
+        let mut blob = gzip(&tar);
+        let digest = sha256_digest(&blob);
+        let mid = blob.len() / 2;
+        blob[mid] ^= 0xff;
+        let mut ingest = s.ingest_layer(&digest, &diff_id).unwrap();
+        ingest.write(&blob).unwrap();
+        let err = match ingest.finish("x") {
+            Err(e) => e,
+            Ok(_) => panic!("a corrupted layer was accepted"),
+        };
+        assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
+        assert!(err.to_string().contains(&digest), "{err}");
+        assert!(
+            leftovers(dir.path()).is_empty(),
+            "{:?}",
+            leftovers(dir.path())
+        );
+        // Dropped half-way: nothing stays either.
+        let mut ingest = s.ingest_layer(&digest, &diff_id).unwrap();
+        ingest.write(&blob[..10]).unwrap();
+        drop(ingest);
+        assert!(
+            leftovers(dir.path()).is_empty(),
+            "{:?}",
+            leftovers(dir.path())
+        );
+        assert!(
+            s.list(false, &Default::default(), false)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_plain_layer_is_gzipped_once_for_pushing() {
+        let (_dir, s) = store();
+        let tar = layer_tar();
+        let id = s
+            .import(&mut &tar[..], &crate::image::ImportOptions::default())
+            .unwrap();
+        let img = s.push_image(&id).unwrap();
+        assert_eq!(sha256_digest(&img.config_bytes), id);
+        let layer = &img.layers[0];
+        assert_eq!(layer.stored, LayerStorage::Snapshot);
+        let c = s.compressed_layer(layer).unwrap();
+        let mut unzipped = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&c.path).unwrap())
+            .read_to_end(&mut unzipped)
+            .unwrap();
+        assert_eq!(unzipped, tar);
+        assert_eq!(c.size, std::fs::metadata(&c.path).unwrap().len());
+        assert_eq!(s.compressed_layer(layer).unwrap().digest, c.digest);
+        s.note_pushed(&layer.diff_id, &c.digest, c.size, "127.0.0.1:5000/y")
+            .unwrap();
+        assert_eq!(
+            s.compressed_layer(layer).unwrap().repos,
+            ["127.0.0.1:5000/y"]
+        );
+        assert!(s.repository_tags("127.0.0.1:5000/y").is_empty());
+        s.tag(&id, "127.0.0.1:5000/y", Some("t")).unwrap();
+        assert_eq!(
+            s.repository_tags("127.0.0.1:5000/y")[0].to_string(),
+            "127.0.0.1:5000/y:t"
+        );
+    }
+}
