@@ -326,16 +326,15 @@ pub struct LogoutArgs {
     server: Option<String>,
 }
 
-/// `berth logout`: forgets the stored credentials for a registry.
+/// `berth logout`: forgets the stored credentials for a registry. Like
+/// docker 28 it says so whether or not there were any.
 pub async fn logout(_ctx: &Ctx, args: LogoutArgs) -> Result<(), CliError> {
     let server = credentials::normalize_server(args.server.as_deref());
     let mut config = ConfigFile::load(&credentials::berth_config_path()?)?;
-    if !config.remove(&server) {
-        super::print_out(&format!("Not logged in to {server}\n"));
-        return Ok(());
-    }
     super::print_out(&format!("Removing login credentials for {server}\n"));
-    config.save()?;
+    if config.remove(&server) {
+        config.save()?;
+    }
     Ok(())
 }
 
