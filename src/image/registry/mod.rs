@@ -9,7 +9,8 @@
 //! - [`client`]: a [`Session`] on one repository: manifests, blobs, uploads, mounts.
 //! - [`manifest`]: Docker schema 2 / OCI manifests and indexes, platform selection.
 //! - [`progress`]: Docker's JSON progress messages (`docker pull` draws its bars from them).
-//! - [`pull`] / [`push`]: the flows, bounded by `max-concurrent-downloads` / `-uploads`.
+//! - [`pull`] / [`push`]: the flows, bounded by `max-concurrent-downloads` / `-uploads`
+//!   through [`xfer`].
 
 pub mod auth;
 pub mod client;
@@ -19,6 +20,7 @@ pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod transport;
+pub mod xfer;
 
 pub use auth::AuthConfig;
 pub use client::{Client, Session};

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
-use tokio::sync::Semaphore;
 
 use crate::image::ImageStore;
 use crate::image::config::ImageConfigFile;
@@ -16,7 +15,7 @@ use crate::image::index::LayerRecord;
 use crate::image::reference::Reference;
 use crate::image::registry::manifest::{self, Descriptor, Fetched, Manifest, Platform};
 use crate::image::registry::progress::{Message, Progress};
-use crate::image::registry::{AuthConfig, Client, RegistryError, Session};
+use crate::image::registry::{AuthConfig, Client, RegistryError, Session, xfer};
 use crate::image::store::distribution::{PulledImage, PulledLayer, PulledSlot};
 
 /// How often a layer's `Downloading` line is refreshed.
@@ -276,49 +275,32 @@ async fn download_all(
     max: usize,
     progress: &Progress,
 ) -> Result<Vec<PulledSlot>, RegistryError> {
-    let sem = Arc::new(Semaphore::new(max));
     let cancel = Arc::new(AtomicBool::new(false));
-    let mut tasks = tokio::task::JoinSet::new();
     let mut slots: Vec<Option<PulledSlot>> = Vec::new();
+    let mut jobs = Vec::new();
+    let mut ids = Vec::new();
     for (i, (desc, have)) in layers.iter().zip(existing).enumerate() {
         match have {
             Some(r) => slots.push(Some(PulledSlot::Existing(r))),
             None => {
                 slots.push(None);
+                ids.push(short_id(&desc.digest).to_string());
                 let (store, session, progress) = (store.clone(), session.clone(), progress.clone());
-                let (desc, diff_id, sem) = (desc.clone(), diff_ids[i].clone(), sem.clone());
-                let cancel = cancel.clone();
-                tasks.spawn(async move {
-                    let permit = match sem.clone().try_acquire_owned() {
-                        Ok(p) => p,
-                        Err(_) => {
-                            progress.send(Message::step("Waiting", short_id(&desc.digest)))?;
-                            sem.acquire_owned().await.map_err(|_| {
-                                RegistryError::Cancelled("download queue closed".into())
-                            })?
-                        }
-                    };
-                    let layer = download(store, session, desc, diff_id, progress, cancel).await;
-                    drop(permit);
-                    layer.map(|l| (i, l))
+                let (desc, diff_id, cancel) = (desc.clone(), diff_ids[i].clone(), cancel.clone());
+                jobs.push(async move {
+                    download(store, session, desc, diff_id, progress, cancel)
+                        .await
+                        .map(|l| (i, l))
                 });
             }
         }
     }
-    while let Some(joined) = tasks.join_next().await {
-        let result =
-            joined.map_err(|e| RegistryError::Cancelled(format!("layer download: {e}")))?;
-        match result {
-            Ok((i, l)) => slots[i] = Some(PulledSlot::Downloaded(l)),
-            Err(e) => {
-                // Stop the others: their threads see the flag and drop their ingest,
-                // deleting what they wrote.
-                cancel.store(true, Ordering::Relaxed);
-                tasks.abort_all();
-                while tasks.join_next().await.is_some() {}
-                return Err(e);
-            }
-        }
+    let done = xfer::run_bounded(jobs, max, cancel, |k| {
+        progress.send(Message::step("Waiting", &ids[k]))
+    })
+    .await?;
+    for (i, l) in done {
+        slots[i] = Some(PulledSlot::Downloaded(l));
     }
     Ok(slots
         .into_iter()

@@ -7,8 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
-
 use crate::image::ImageStore;
 use crate::image::digest::short_id;
 use crate::image::index::LayerRecord;
@@ -16,7 +14,7 @@ use crate::image::reference::Reference;
 use crate::image::registry::client::Mount;
 use crate::image::registry::manifest::{self, Descriptor, Manifest};
 use crate::image::registry::progress::{Message, Progress};
-use crate::image::registry::{AuthConfig, Client, RegistryError, Session};
+use crate::image::registry::{AuthConfig, Client, RegistryError, Session, xfer};
 use crate::image::store::distribution::PushImage;
 
 /// How often a layer's `Pushing` line is refreshed.
@@ -164,46 +162,26 @@ async fn push_layers(
     for l in layers.iter().rev() {
         progress.send(Message::step("Preparing", short_id(&l.diff_id)))?;
     }
-    let sem = Arc::new(Semaphore::new(max));
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, l) in layers.iter().enumerate().rev() {
-        let (store, session, progress, sem) = (
-            store.clone(),
-            session.clone(),
-            progress.clone(),
-            sem.clone(),
-        );
-        let (layer, repo) = (l.clone(), repository.clone());
-        tasks.spawn(async move {
-            let permit = match sem.clone().try_acquire_owned() {
-                Ok(p) => p,
-                Err(_) => {
-                    progress.send(Message::step("Waiting", short_id(&layer.diff_id)))?;
-                    sem.acquire_owned()
-                        .await
-                        .map_err(|_| RegistryError::Cancelled("upload queue closed".into()))?
-                }
-            };
-            let d = push_layer(&store, &session, &repo, &layer, &progress).await;
-            drop(permit);
-            d.map(|d| (i, d))
-        });
-    }
-    let mut out: Vec<Option<Descriptor>> = vec![None; layers.len()];
-    while let Some(joined) = tasks.join_next().await {
-        match joined.map_err(|e| RegistryError::Cancelled(format!("layer upload: {e}")))? {
-            Ok((i, d)) => out[i] = Some(d),
-            Err(e) => {
-                tasks.abort_all();
-                while tasks.join_next().await.is_some() {}
-                return Err(e);
-            }
-        }
-    }
-    Ok(out
-        .into_iter()
-        .map(|d| d.expect("every layer was pushed"))
-        .collect())
+    // Top layer first, as they are listed.
+    let order: Vec<usize> = (0..layers.len()).rev().collect();
+    let jobs: Vec<_> = order
+        .iter()
+        .map(|&i| {
+            let (store, session, progress) = (store.clone(), session.clone(), progress.clone());
+            let (layer, repo) = (layers[i].clone(), repository.clone());
+            async move { push_layer(&store, &session, &repo, &layer, &progress).await }
+        })
+        .collect();
+    let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut pushed = xfer::run_bounded(jobs, max, cancel, |k| {
+        progress.send(Message::step(
+            "Waiting",
+            short_id(&layers[order[k]].diff_id),
+        ))
+    })
+    .await?;
+    pushed.reverse();
+    Ok(pushed)
 }
 
 async fn push_layer(
