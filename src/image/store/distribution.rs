@@ -19,7 +19,7 @@ use crate::image::ImageError;
 use crate::image::apply::LayerStats;
 use crate::image::blobs::{IngestWriter, Ingested};
 use crate::image::config::ImageConfigFile;
-use crate::image::digest::{BUF_SIZE, Compression, chain_ids};
+use crate::image::digest::{BUF_SIZE, Compression, chain_ids, hex_part};
 use crate::image::index::{ImageRecord, LayerRecord, LayerStorage};
 use crate::image::reference::Reference;
 use crate::image::snapshot::{self, TempSnapshot, UnpackHandle};
@@ -27,6 +27,8 @@ use crate::image::store::ImageStore;
 
 const META_FILE: &str = "distribution.json";
 const META_VERSION: u32 = 1;
+/// `snapshots/<chain>/push-<hex>.gz`: a gzip made for pushing a layer that has no blob.
+const PUSH_GZIP_PREFIX: &str = "push-";
 
 /// A compressed blob known for a layer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -444,7 +446,7 @@ impl ImageStore {
 
     /// A gzip blob of `layer` for pushing: a known one that is still in the blob store,
     /// the layer's own blob when it is gzip, or one made now from the layer's tar (kept
-    /// in the blob store and remembered, so the next push reuses it).
+    /// beside the layer's snapshot and remembered, so the next push reuses it).
     pub fn compressed_layer(&self, layer: &LayerRecord) -> Result<CompressedLayer, ImageError> {
         let gzip_types = [
             crate::image::registry::manifest::DOCKER_LAYER_GZIP,
@@ -458,9 +460,16 @@ impl ImageStore {
                 .cloned()
                 .unwrap_or_default()
         };
+        let beside = |digest: &str| {
+            self.inner
+                .snapshots
+                .path(&layer.chain_id)
+                .join(format!("{PUSH_GZIP_PREFIX}{}.gz", hex_part(digest)))
+        };
         let found = |digest: &str| -> Option<CompressedLayer> {
-            let path = self.inner.blobs.path(digest);
-            let size = std::fs::metadata(&path).ok()?.len();
+            let (path, size) = [self.inner.blobs.path(digest), beside(digest)]
+                .into_iter()
+                .find_map(|p| std::fs::metadata(&p).ok().map(|m| (p, m.len())))?;
             Some(CompressedLayer {
                 digest: digest.to_string(),
                 size,
@@ -524,7 +533,10 @@ impl ImageStore {
             .and_then(|b| b.into_inner().map_err(|e| e.into_error()))
             .map_err(|e| ImageError::io_at(&what, e))?;
         let done = w.finish()?;
-        self.inner.blobs.commit_file(&done.path, &done.digest)?;
+        // Kept beside the snapshot, so it goes with it on `rmi`; gzip output is the same
+        // for the same tar, so a concurrent push writing the same file is harmless.
+        let path = beside(&done.digest);
+        std::fs::rename(&done.path, &path).map_err(ImageError::io(&path))?;
         {
             let _state = self.lock();
             self.note_source(
@@ -538,7 +550,7 @@ impl ImageStore {
             )?;
         }
         Ok(CompressedLayer {
-            path: self.inner.blobs.path(&done.digest),
+            path,
             digest: done.digest,
             size: done.size,
             repos: Vec::new(),
@@ -723,6 +735,11 @@ mod tests {
             .unwrap();
         assert_eq!(unzipped, tar);
         assert_eq!(c.size, std::fs::metadata(&c.path).unwrap().len());
+        assert!(
+            c.path.starts_with(_dir.path().join("snapshots")),
+            "{}",
+            c.path.display()
+        );
         assert_eq!(s.compressed_layer(layer).unwrap().digest, c.digest);
         s.note_pushed(&layer.diff_id, &c.digest, c.size, "127.0.0.1:5000/y")
             .unwrap();
@@ -736,5 +753,8 @@ mod tests {
             s.repository_tags("127.0.0.1:5000/y")[0].to_string(),
             "127.0.0.1:5000/y:t"
         );
+        // The gzip goes with the layer.
+        s.remove(&id, true, &|_| None).unwrap();
+        assert!(!c.path.exists());
     }
 }
