@@ -18,6 +18,10 @@ use crate::image::registry::progress::{Message, Progress};
 use crate::image::registry::{AuthConfig, Client, RegistryError, Session, xfer};
 use crate::image::store::distribution::{PulledImage, PulledLayer, PulledSlot};
 
+/// A layer download that receives nothing for this long has failed (a dead connection
+/// would otherwise hang the pull forever).
+const STALL_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// How often a layer's `Downloading` line is refreshed.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -333,10 +337,18 @@ async fn download(
             if progress.is_closed() || cancel.load(Ordering::Relaxed) {
                 return Err(RegistryError::Cancelled("the pull was cancelled".into()));
             }
-            let frame = match handle.block_on(body.frame()) {
-                None => break,
-                Some(Ok(f)) => f,
-                Some(Err(e)) => {
+            let next = handle.block_on(tokio::time::timeout(STALL_TIMEOUT, body.frame()));
+            let frame = match next {
+                Err(_) => {
+                    return Err(RegistryError::Invalid(format!(
+                        "reading layer {}: no data for {}s",
+                        desc.digest,
+                        STALL_TIMEOUT.as_secs()
+                    )));
+                }
+                Ok(None) => break,
+                Ok(Some(Ok(f))) => f,
+                Ok(Some(Err(e))) => {
                     return Err(RegistryError::Invalid(format!(
                         "reading layer {}: {e}",
                         desc.digest
