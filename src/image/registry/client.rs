@@ -833,7 +833,7 @@ mod tests {
             .session(&host, "a/b", &AuthConfig::default(), false)
             .await
             .unwrap_err();
-        assert_eq!(e.class(), crate::api::ErrorClass::Forbidden);
+        assert_eq!(e.class(), crate::api::ErrorClass::Internal);
 
         let login = AuthConfig {
             serveraddress: format!("http://{host}"),
@@ -847,7 +847,7 @@ mod tests {
             })
             .await
             .unwrap_err();
-        assert_eq!(e.class(), crate::api::ErrorClass::Forbidden);
+        assert_eq!(e.class(), crate::api::ErrorClass::Internal);
     }
 
     #[test]

@@ -98,7 +98,8 @@ impl RegistryError {
         match self {
             RegistryError::Connect { .. } => ErrorClass::Internal,
             RegistryError::Status { status, .. } => ErrorClass::from_http_status(*status),
-            RegistryError::Unauthorized(_) => ErrorClass::Forbidden,
+            // dockerd 20.10 answers refused credentials with a 500 (recorded), not a 401/403.
+            RegistryError::Unauthorized(_) => ErrorClass::Internal,
             RegistryError::NotFound(_) => ErrorClass::NotFound,
             RegistryError::NoPlatform(_) => ErrorClass::NotFound,
             RegistryError::DigestMismatch { .. }
