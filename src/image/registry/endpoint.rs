@@ -1,6 +1,8 @@
-//! Which URL a registry is reached at: moby's `registry/config.go` rules. HTTPS unless the
-//! registry is listed in `insecure-registries` (by `host[:port]` or by a CIDR holding its
-//! address) or its address is in 127.0.0.0/8, the default insecure CIDR.
+//! Which URL a registry is reached at: moby's `registry/config.go` rules. HTTPS with
+//! verified certificates, unless the registry is insecure: listed in `insecure-registries`
+//! (by `host[:port]` or by a CIDR holding its address) or with an address in 127.0.0.0/8,
+//! the default insecure CIDR. An insecure registry is tried over HTTPS without certificate
+//! checks first and over plain HTTP when that cannot connect.
 
 use std::net::{IpAddr, ToSocketAddrs};
 

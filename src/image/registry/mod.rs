@@ -1,8 +1,8 @@
 //! A client for registries speaking the OCI distribution API (Docker Registry HTTP API v2),
 //! and the pull and push flows the daemon runs with it.
 //!
-//! - [`endpoint`]: which URL a registry host is reached at (HTTPS unless the host is
-//!   loopback or listed in `insecure-registries`, moby's `registry/config.go` rules), mirrors.
+//! - [`endpoint`]: which URLs a registry host is tried at (verified HTTPS, or for loopback
+//!   and `insecure-registries` unverified HTTPS then HTTP: moby's rules), mirrors.
 //! - [`auth`]: `X-Registry-Auth` credentials and the `WWW-Authenticate` challenge flow
 //!   (Bearer tokens from the realm, or Basic).
 //! - [`transport`]: HTTP/1.1 over TCP or rustls, one connection per request.
