@@ -1,6 +1,8 @@
 //! The registry client: a [`Client`] holds the daemon's registry settings; a [`Session`]
 //! is authenticated on one repository and speaks the distribution API to it.
 
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -34,8 +36,20 @@ pub struct Session {
     transport: Transport,
     base: String,
     repo: String,
-    authorization: Option<String>,
+    /// Shared by the clones a pull hands its layer downloads, so a renewed token serves all.
+    authorization: Arc<Mutex<Option<String>>>,
+    renew: Option<Arc<Renewal>>,
     has_credentials: bool,
+}
+
+/// What it takes to fetch a fresh bearer token when the one in use expires (Docker Hub's
+/// last a few minutes; a long pull outlives them).
+#[derive(Debug)]
+struct Renewal {
+    client: Client,
+    challenge: crate::image::registry::auth::Challenge,
+    scope: String,
+    auth: AuthConfig,
 }
 
 /// What a cross-repository mount request did.
@@ -244,7 +258,8 @@ impl Client {
             transport,
             base: ep.base.clone(),
             repo: repo.to_string(),
-            authorization: None,
+            authorization: Arc::new(Mutex::new(None)),
+            renew: None,
             has_credentials: auth.has_secret(),
         };
         if resp.status() != StatusCode::UNAUTHORIZED {
@@ -255,16 +270,25 @@ impl Client {
             parse_challenges(&header_str(&resp, header::WWW_AUTHENTICATE).unwrap_or_default());
         let actions = if push { "pull,push" } else { "pull" };
         let scope = format!("repository:{repo}:{actions}");
-        if let Some(c) = challenges.iter().find(|c| c.scheme == "bearer") {
+        let authorization = if let Some(c) = challenges.iter().find(|c| c.scheme == "bearer") {
             let token = if auth.registrytoken.is_empty() {
+                session.renew = Some(Arc::new(Renewal {
+                    client: self.clone(),
+                    challenge: c.clone(),
+                    scope: scope.clone(),
+                    auth: auth.clone(),
+                }));
                 self.token(c, Some(&scope), auth).await?
             } else {
                 auth.registrytoken.clone()
             };
-            session.authorization = Some(format!("Bearer {token}"));
+            Some(format!("Bearer {token}"))
         } else if challenges.iter().any(|c| c.scheme == "basic") {
-            session.authorization = auth.basic_header();
-        }
+            auth.basic_header()
+        } else {
+            None
+        };
+        session.authorization = Arc::new(Mutex::new(authorization));
         Ok(session)
     }
 
@@ -378,16 +402,38 @@ impl Session {
         body: ReqBody,
     ) -> Result<Response<Incoming>, RegistryError> {
         let m = method.clone();
-        let resp = self
+        let current = || {
+            self.authorization
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        };
+        let mut resp = self
             .transport
-            .send(build(
-                method,
-                url,
-                self.authorization.as_deref(),
-                headers,
-                body,
-            )?)
+            .send(build(method, url, current().as_deref(), headers, body)?)
             .await?;
+        // An expired token is renewed once; only bodiless requests can simply be sent again.
+        if resp.status() == StatusCode::UNAUTHORIZED
+            && matches!(m, Method::GET | Method::HEAD)
+            && let Some(r) = &self.renew
+        {
+            let token = r
+                .client
+                .token(&r.challenge, Some(&r.scope), &r.auth)
+                .await?;
+            *self.authorization.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(format!("Bearer {token}"));
+            resp = self
+                .transport
+                .send(build(
+                    m.clone(),
+                    url,
+                    current().as_deref(),
+                    headers,
+                    transport::empty(),
+                )?)
+                .await?;
+        }
         if resp.status() == StatusCode::UNAUTHORIZED {
             let what = format!("{} \"{url}\"", transport::go_method(&m));
             if !self.has_credentials {
@@ -718,21 +764,23 @@ mod tests {
     const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:c"},"layers":[]}"#;
 
     /// A registry on loopback that wants a bearer token from its own `/token`, which
-    /// hands one out for `u`/`p` only; records the token requests' query strings.
+    /// hands one out for `u`/`p` only (each new token expires the ones before it);
+    /// records the token requests' query strings.
     async fn fake_registry() -> (String, Arc<Mutex<Vec<String>>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let issued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (h, log) = (host.clone(), seen.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (h, log) = (h.clone(), log.clone());
+                let (h, log, issued) = (h.clone(), log.clone(), issued.clone());
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let (h, log) = (h.clone(), log.clone());
+                        let (h, log, issued) = (h.clone(), log.clone(), issued.clone());
                         async move {
                             let authz = req
                                 .headers()
@@ -760,15 +808,25 @@ mod tests {
                                         .unwrap()
                                         .push(req.uri().query().unwrap_or("").to_string());
                                     if authz == basic {
-                                        reply(200, r#"{"token":"tok"}"#)
+                                        let n = issued
+                                            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                                            + 1;
+                                        reply(200, &format!(r#"{{"token":"tok{n}"}}"#))
                                     } else {
                                         reply(401, "")
                                     }
                                 }
-                                _ if authz != "Bearer tok" => reply(
-                                    401,
-                                    r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
-                                ),
+                                _ if authz
+                                    != format!(
+                                        "Bearer tok{}",
+                                        issued.load(std::sync::atomic::Ordering::SeqCst)
+                                    ) =>
+                                {
+                                    reply(
+                                        401,
+                                        r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+                                    )
+                                }
                                 "/v2/" => reply(200, "{}"),
                                 "/v2/a/b/manifests/t" => reply(200, MANIFEST),
                                 _ => reply(
@@ -810,6 +868,12 @@ mod tests {
             q,
             ["service=fake&scope=repository%3Aa%2Fb%3Apull&account=u"]
         );
+        // Another session's token expires this one's: it is renewed, once, transparently.
+        let other = client.session(&host, "a/b", &auth, false).await.unwrap();
+        other.manifest("t").await.unwrap();
+        session.manifest("t").await.unwrap();
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        seen.lock().unwrap().truncate(1);
         let e = session.manifest("missing").await.unwrap_err();
         assert_eq!(e.to_string(), "manifest unknown: manifest unknown");
         assert_eq!(e.class(), crate::api::ErrorClass::NotFound);
