@@ -221,6 +221,7 @@ pub async fn run(
         };
         progress.send(Message::step(status, short_id(&d.digest)))?;
     }
+    let started = Instant::now();
     let slots = download_all(
         store,
         &session,
@@ -248,9 +249,11 @@ pub async fn run(
         source_repo: reference.name(),
     };
     let s = store.clone();
+    let downloaded = started.elapsed();
     let (got, updated) = tokio::task::spawn_blocking(move || s.commit_pulled(img))
         .await
         .map_err(|e| RegistryError::Cancelled(format!("recording the image: {e}")))??;
+    tracing::debug!(image = %got, ?downloaded, recorded = ?started.elapsed(), "image pull: layers downloaded and unpacked, data synced and recorded");
     progress.send(Message::status(format!("Digest: {top_digest}"), None))?;
     let what = if updated || !current {
         "Downloaded newer image for"
