@@ -240,6 +240,16 @@ fn login_with_htpasswd_stores_credentials_privately_and_logout_forgets_them() {
         Some(b"wrong-password\n"),
     );
     one_line_failure(&out, "login with a wrong password");
+    // dockerd 20.10 answers a refused login with 500 and this message.
+    let r = e.d.api_post_json(
+        "/v1.41/auth",
+        &serde_json::json!({"username": "berthuser", "password": "wrong", "serveraddress": server}),
+    );
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(
+        r.error_message(),
+        format!("login attempt to http://{server}/v2/ failed with status: 401 Unauthorized")
+    );
     assert!(
         !e.config.join("config.json").exists() || {
             let text = fs::read_to_string(e.config.join("config.json")).unwrap();
@@ -304,16 +314,24 @@ fn login_with_htpasswd_stores_credentials_privately_and_logout_forgets_them() {
     assert_eq!(out, format!("Removing login credentials for {server}\n"));
     let config: Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
     assert!(config["auths"].get(&server).is_none(), "{config}");
+    // Again: docker 28 says the same and succeeds.
     assert_eq!(
         e.ok(&["logout", &server]),
-        format!("Not logged in to {server}\n")
+        format!("Removing login credentials for {server}\n")
     );
 
     // Logged out: the pull is refused with one line, and leaves no image.
     e.ok(&["rmi", &image]);
     let out = run(&mut e.berth(&["pull", &image]));
-    one_line_failure(&out, "pull after logout");
+    let line = one_line_failure(&out, "pull after logout");
+    assert!(line.ends_with(": no basic auth credentials"), "{line}");
     assert!(e.image(&image).is_none());
+    // dockerd 20.10 answers it with 500 before any stream.
+    let r = e.d.api_post(
+        &format!("/v1.41/images/create?fromImage={server}/berth/private&tag=v1"),
+        b"",
+    );
+    assert_eq!(r.status, 500, "{}", r.text());
 }
 
 #[test]
@@ -344,6 +362,36 @@ fn unknown_repo_unknown_tag_and_refused_connection_are_one_line_each() {
     }
     let out = run(&mut e.berth(&["push", &format!("127.0.0.1:{}/berth/x:v1", free_port())]));
     one_line_failure(&out, "push of an unknown image");
+
+    // The API answers as dockerd 20.10 does (recorded against the same
+    // registry): the status and message come before any stream.
+    let r = e.d.api_post(
+        &format!(
+            "/v1.41/images/create?fromImage={}/berth/known&tag=nosuchtag",
+            reg.addr()
+        ),
+        b"",
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(
+        r.error_message(),
+        format!(
+            "manifest for {}/berth/known:nosuchtag not found: manifest unknown: manifest unknown",
+            reg.addr()
+        )
+    );
+    let port = free_port();
+    let r = e.d.api_post(
+        &format!("/v1.41/images/create?fromImage=127.0.0.1:{port}/berth/x&tag=v1"),
+        b"",
+    );
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(
+        r.error_message(),
+        format!(
+            "Get \"http://127.0.0.1:{port}/v2/\": dial tcp 127.0.0.1:{port}: connect: connection refused"
+        )
+    );
 }
 
 #[test]
@@ -407,4 +455,44 @@ fn interrupted_pull_leaves_no_image_and_a_retry_succeeds() {
     e.ok(&["pull", &via_proxy]);
     assert_eq!(e.image_id(&via_proxy), id);
     assert_eq!(e.ok(&["run", "--rm", &via_proxy, "cat", "/hello"]), "cut\n");
+}
+
+#[test]
+fn pull_on_a_terminal_ends_with_every_layer_complete() {
+    let e = Env::start();
+    let reg = TestRegistry::start();
+    let repo = format!("{}/berth/tty", reg.addr());
+    let image = format!("{repo}:v1");
+    e.build_image(&image, "tty");
+    let digest = pushed_digest(&e.ok(&["push", &image]), "v1");
+    e.ok(&["rmi", &image]);
+    e.ok(&["rmi", "busybox:latest"]);
+
+    // `script` gives the CLI a pseudo-terminal, so it draws its bars.
+    let cli = format!(
+        "{} -H {} pull {image}",
+        common::berth_cli().display(),
+        e.d.host()
+    );
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &cli, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("COLUMNS", "120")
+        .env("BERTH_CONFIG", &e.config)
+        .env("DOCKER_CONFIG", e.d.dir().join("docker-config"))
+        .env("HOME", e.d.dir());
+    let out = run_ok(&mut cmd);
+    let manifest = reg.manifest("berth/tty", &digest);
+    for layer in manifest["layers"].as_array().expect("layers") {
+        let short = &layer["digest"].as_str().expect("digest")["sha256:".len()..][..12];
+        assert!(
+            out.contains(&format!("{short}: Pull complete")),
+            "no completed bar for {short} in {out:?}"
+        );
+    }
+    assert!(out.contains(&format!("{image}\r\n")), "{out:?}");
+    assert_eq!(
+        e.image_id(&image),
+        reg.manifest("berth/tty", &digest)["config"]["digest"]
+    );
 }
