@@ -20,6 +20,7 @@ PACKAGES=(
   python3-docker python3-pytest  # docker-py compatibility suite (tests/compat_py)
   gcc binutils libc6-dev       # contrib/toolchain-image.sh: the image Dockerfile.example builds in
   xz-utils bzip2               # build contexts and ADD archives compressed with xz or bzip2
+  docker-registry apache2-utils  # a real registry (and htpasswd) for the pull/push tests and bench/pull.sh
 )
 
 if [ "$(id -u)" != 0 ]; then
@@ -44,6 +45,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The docker-registry package enables a service on :5000; the tests and
+# bench/pull.sh start their own registries on free ports, so keep it off.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled docker-registry >/dev/null 2>&1; then
+  systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi
 
 # Rust: the crate needs 1.95 (edition 2024). Debian's rustc is too old, so use

@@ -362,10 +362,31 @@ impl Client {
         body: ReqBody,
         content_type: Option<&str>,
     ) -> Result<Response<Incoming>, ClientError> {
+        self.send_with_headers(method, path, body, content_type, &[])
+            .await
+    }
+
+    /// Like [`Client::send`], with extra request headers (`X-Registry-Auth`;
+    /// their values are never logged).
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: ReqBody,
+        content_type: Option<&str>,
+        headers: &[(&'static str, String)],
+    ) -> Result<Response<Incoming>, ClientError> {
         tracing::debug!("{method} {path}");
         let mut sender = self.connect(path).await?;
+        let mut req = Self::build(method, path, body, content_type);
+        for (name, value) in headers {
+            // A value that is no valid header (never for base64) is left out.
+            if let Ok(v) = hyper::header::HeaderValue::from_str(value) {
+                req.headers_mut().insert(*name, v);
+            }
+        }
         let resp = sender
-            .send_request(Self::build(method, path, body, content_type))
+            .send_request(req)
             .await
             .map_err(|source| ClientError::Http {
                 path: path.to_string(),

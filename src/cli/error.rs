@@ -35,6 +35,9 @@ pub enum CliError {
     /// A container's stats stream gave nothing usable.
     #[error(transparent)]
     Stats(#[from] crate::commands::stats::StatsError),
+    /// The registry credentials file could not be used.
+    #[error(transparent)]
+    Credential(#[from] crate::commands::credentials::CredentialError),
     /// A local file could not be used; `op` is Go's verb ("open", "write").
     #[error("{op} {path}: {}", go_io_error(.source))]
     Io {
@@ -80,6 +83,7 @@ impl CliError {
             CliError::Tty(e) => e.class(),
             CliError::TimeArg(e) => e.class(),
             CliError::Stats(e) => e.class(),
+            CliError::Credential(e) => e.class(),
             CliError::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => ErrorClass::NotFound,
                 std::io::ErrorKind::PermissionDenied => ErrorClass::Forbidden,

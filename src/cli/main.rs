@@ -72,6 +72,12 @@ enum Command {
     #[command(subcommand)]
     Image(ImageCommand),
     #[command(flatten)]
+    Registry(RegistryImageCommand),
+    /// Log in to a registry
+    Login(commands::registry::LoginArgs),
+    /// Log out from a registry
+    Logout(commands::registry::LogoutArgs),
+    #[command(flatten)]
     Archive(ImageArchiveCommand),
     /// Remove one or more images
     Rmi(image::RmiArgs),
@@ -189,6 +195,16 @@ enum ImageArchiveCommand {
     Tag(image::TagArgs),
 }
 
+/// Image commands that talk to a registry, the same at the top level and
+/// under `image`.
+#[derive(Debug, Subcommand)]
+enum RegistryImageCommand {
+    /// Download an image from a registry
+    Pull(commands::registry::PullArgs),
+    /// Upload an image to a registry
+    Push(commands::registry::PushArgs),
+}
+
 #[derive(Debug, Subcommand)]
 enum ImageCommand {
     /// Build an image from a Dockerfile
@@ -205,6 +221,8 @@ enum ImageCommand {
     History(image::HistoryArgs),
     /// Display detailed information on one or more images
     Inspect(image::ImageInspectArgs),
+    #[command(flatten)]
+    Registry(RegistryImageCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,6 +258,12 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
             image::history(ctx, a).await
         }
         Command::Image(ImageCommand::Inspect(a)) => image::image_inspect(ctx, a).await,
+        Command::Registry(c) | Command::Image(ImageCommand::Registry(c)) => match c {
+            RegistryImageCommand::Pull(a) => commands::registry::pull(ctx, a).await,
+            RegistryImageCommand::Push(a) => commands::registry::push(ctx, a).await,
+        },
+        Command::Login(a) => commands::registry::login(ctx, a).await,
+        Command::Logout(a) => commands::registry::logout(ctx, a).await,
         Command::Inspect(a) => image::inspect(ctx, a).await,
         Command::Version(a) => system::version(ctx, a).await,
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(ctx, a).await,

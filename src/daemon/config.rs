@@ -64,6 +64,18 @@ pub struct Flags {
     /// Parent cgroup of all containers (relative to each hierarchy's root)
     #[arg(long)]
     pub cgroup_parent: Option<String>,
+    /// Layers downloaded at once per pull (default 3)
+    #[arg(long)]
+    pub max_concurrent_downloads: Option<usize>,
+    /// Layers uploaded at once per push (default 5)
+    #[arg(long)]
+    pub max_concurrent_uploads: Option<usize>,
+    /// Registry (host[:port] or CIDR) reached over plain HTTP (repeatable)
+    #[arg(long = "insecure-registry", value_name = "registry")]
+    pub insecure_registries: Vec<String>,
+    /// Docker Hub mirror URL tried first on pulls (repeatable)
+    #[arg(long = "registry-mirror", value_name = "url")]
+    pub registry_mirrors: Vec<String>,
 }
 
 /// The keys of daemon.json berthd understands (dockerd's names).
@@ -91,6 +103,14 @@ struct FileConfig {
     ip_forward: Option<bool>,
     #[serde(rename = "cgroup-parent")]
     cgroup_parent: Option<String>,
+    #[serde(rename = "max-concurrent-downloads")]
+    max_concurrent_downloads: Option<usize>,
+    #[serde(rename = "max-concurrent-uploads")]
+    max_concurrent_uploads: Option<usize>,
+    #[serde(rename = "insecure-registries")]
+    insecure_registries: Option<Vec<String>>,
+    #[serde(rename = "registry-mirrors")]
+    registry_mirrors: Option<Vec<String>>,
 }
 
 /// The effective configuration.
@@ -125,6 +145,12 @@ pub struct Config {
     /// Parent cgroup of containers without their own `CgroupParent`
     /// (`cgroup-parent`, default [`DEFAULT_CGROUP_PARENT`]).
     pub cgroup_parent: String,
+    /// Layers downloaded at once per pull (`max-concurrent-downloads`, default 3).
+    pub max_concurrent_downloads: usize,
+    /// Layers uploaded at once per push (`max-concurrent-uploads`, default 5).
+    pub max_concurrent_uploads: usize,
+    /// `insecure-registries` and `registry-mirrors`.
+    pub registry: berth::image::registry::RegistryConfig,
 }
 
 /// A configuration that cannot be used.
@@ -258,6 +284,26 @@ impl Config {
         let iptables = merge("iptables", flags.iptables, file.iptables)?;
         let ip_forward = merge("ip-forward", flags.ip_forward, file.ip_forward)?;
         let cgroup_parent = merge("cgroup-parent", flags.cgroup_parent, file.cgroup_parent)?;
+        let downloads = merge(
+            "max-concurrent-downloads",
+            flags.max_concurrent_downloads,
+            file.max_concurrent_downloads,
+        )?;
+        let uploads = merge(
+            "max-concurrent-uploads",
+            flags.max_concurrent_uploads,
+            file.max_concurrent_uploads,
+        )?;
+        let insecure = merge(
+            "insecure-registries",
+            Some(flags.insecure_registries).filter(|v| !v.is_empty()),
+            file.insecure_registries,
+        )?;
+        let mirrors = merge(
+            "registry-mirrors",
+            Some(flags.registry_mirrors).filter(|v| !v.is_empty()),
+            file.registry_mirrors,
+        )?;
         let exec_root = exec_root.unwrap_or_else(|| PathBuf::from("/run/berth"));
         let socket = match hosts.as_deref() {
             None | Some([]) => exec_root.join("berth.sock"),
@@ -289,6 +335,13 @@ impl Config {
             cgroup_parent: cgroup_parent
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| DEFAULT_CGROUP_PARENT.to_owned()),
+            // dockerd refuses 0 too; 1 is the least that makes progress.
+            max_concurrent_downloads: downloads.unwrap_or(3).max(1),
+            max_concurrent_uploads: uploads.unwrap_or(5).max(1),
+            registry: berth::image::registry::RegistryConfig {
+                insecure: insecure.unwrap_or_default(),
+                mirrors: mirrors.unwrap_or_default(),
+            },
         })
     }
 }
@@ -445,6 +498,51 @@ mod tests {
         let err =
             Config::resolve(flags(&["--config-file", path, "--bip", "10.1.0.1/24"])).unwrap_err();
         assert!(err.to_string().contains("bip"), "{err}");
+    }
+
+    #[test]
+    fn registry_keys_come_from_flags_or_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("daemon.json");
+        let path = cfg.to_str().unwrap();
+        std::fs::write(&cfg, "{}").unwrap();
+        let c = Config::resolve(flags(&["--config-file", path])).unwrap();
+        assert_eq!(
+            (c.max_concurrent_downloads, c.max_concurrent_uploads),
+            (3, 5)
+        );
+        assert!(c.registry.insecure.is_empty() && c.registry.mirrors.is_empty());
+        let c = Config::resolve(flags(&[
+            "--config-file",
+            path,
+            "--max-concurrent-downloads",
+            "7",
+            "--insecure-registry",
+            "a:5000",
+            "--insecure-registry",
+            "10.0.0.0/8",
+            "--registry-mirror",
+            "https://m.example",
+        ]))
+        .unwrap();
+        assert_eq!(c.max_concurrent_downloads, 7);
+        assert_eq!(c.registry.insecure, ["a:5000", "10.0.0.0/8"]);
+        assert_eq!(c.registry.mirrors, ["https://m.example"]);
+        std::fs::write(
+            &cfg,
+            r#"{"max-concurrent-downloads": 1, "max-concurrent-uploads": 2,
+                "insecure-registries": ["r:1"], "registry-mirrors": []}"#,
+        )
+        .unwrap();
+        let c = Config::resolve(flags(&["--config-file", path])).unwrap();
+        assert_eq!(
+            (c.max_concurrent_downloads, c.max_concurrent_uploads),
+            (1, 2)
+        );
+        assert_eq!(c.registry.insecure, ["r:1"]);
+        let err = Config::resolve(flags(&["--config-file", path, "--insecure-registry", "x"]))
+            .unwrap_err();
+        assert!(err.to_string().contains("insecure-registries"), "{err}");
     }
 
     #[test]

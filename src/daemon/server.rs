@@ -17,7 +17,8 @@ use berth::api::{API_VERSION, ErrorClass, MIN_API_VERSION};
 
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{
-    archive, build, containers, exec, images, logs, networks, resources, system, volumes,
+    archive, build, containers, exec, images, logs, networks, registry, resources, system,
+    volumes,
 };
 use crate::http::{self, Body, Query, error_response};
 use crate::services::Services;
@@ -161,9 +162,16 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
         (&Method::GET, ["images", "json"]) => images::list(svc, &q).await,
         (&Method::POST, ["images", "load"]) => images::load(svc, req.into_body()).await,
         (&Method::GET, ["images", "get"]) => images::save(svc, q.all("names").to_vec()).await,
+        (&Method::POST, ["images", "create"]) if q.get("fromImage").is_some() => {
+            registry::pull(svc, &q, req).await
+        }
         (&Method::POST, ["images", "create"]) => images::create(svc, &q, req.into_body()).await,
+        (&Method::POST, ["auth"]) => registry::auth(svc, req.into_body()).await,
         (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => {
             images::remove(svc, name.join("/"), &q).await
+        }
+        (&Method::POST, ["images", name @ .., "push"]) if !name.is_empty() => {
+            registry::push(svc, name.join("/"), &q, req).await
         }
         (_, ["images", name @ .., action]) if !name.is_empty() => {
             let name = name.join("/");

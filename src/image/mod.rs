@@ -26,6 +26,9 @@
 //!   with it and swept with it); a snapshot that lacks one (unpacked from a compressed
 //!   blob) adopts it, by rename, when a plain copy of the same layer is loaded. It goes
 //!   with the snapshot directory on `rmi`.
+//! - `image/distribution.json`: per diff ID, the compressed blobs known for the layer and
+//!   the registry repositories holding them (pull/push, [`store::distribution`]);
+//!   `snapshots/<chain-hex>/push-<hex>.gz` is a gzip made to push a layer that has no blob.
 
 pub mod apply;
 pub mod archive;
@@ -39,6 +42,7 @@ pub mod error;
 pub mod fixture;
 pub mod index;
 pub mod reference;
+pub mod registry;
 pub mod snapshot;
 pub mod store;
 pub mod tarsplit;

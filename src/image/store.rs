@@ -1353,5 +1353,7 @@ impl ImageStore {
     }
 }
 
+pub mod distribution;
+
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,8 @@
 // Each integration test crate compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs;

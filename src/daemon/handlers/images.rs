@@ -88,22 +88,9 @@ pub async fn save(svc: &Services, names: Vec<String>) -> ApiResult<Response<Body
         .expect("static headers are valid"))
 }
 
-/// `POST /images/create`: `fromSrc=-` imports the body as a rootfs; pulling
-/// (`fromImage`) needs the registry client, which berthd does not have yet.
+/// `POST /images/create?fromSrc=-`: imports the body as a rootfs (pulls, `fromImage`, are
+/// routed to [`crate::handlers::registry::pull`]).
 pub async fn create(svc: &Services, q: &Query, body: Incoming) -> ApiResult<Response<Body>> {
-    if let Some(image) = q.get("fromImage") {
-        let tag = q
-            .get("tag")
-            .filter(|t| !t.is_empty())
-            .map(|t| format!(":{t}"))
-            .unwrap_or_default();
-        return Err(ApiError::new(
-            berth::api::ErrorClass::NotImplemented,
-            format!(
-                "pull access unavailable for {image}{tag}: berthd has no registry client yet; load the image with `load` or `import`"
-            ),
-        ));
-    }
     match q.get("fromSrc") {
         Some("-") => {}
         Some(other) => {
