@@ -4,3 +4,4 @@
 pub mod dockerfile;
 pub mod expand;
 pub mod ignore;
+pub mod words;

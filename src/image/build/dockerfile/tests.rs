@@ -986,91 +986,7 @@ fn mutated_dockerfiles_never_panic() {
             }
         }
         let text: String = text.into_iter().collect();
-        if let Ok(df) = parse(&text) {
-            for word in all_words(&df) {
-                let _ = crate::image::build::expand::expand_word(&word, &env, df.escape);
-                let _ = crate::image::build::expand::expand_words(&word, &env, df.escape);
-            }
-        }
-    }
-}
-
-/// Every raw word of a parsed Dockerfile, for the robustness test.
-pub(crate) fn all_words(df: &Dockerfile) -> Vec<String> {
-    let mut out = Vec::new();
-    let instructions = df.meta_args.iter().chain(
-        df.stages
-            .iter()
-            .flat_map(|s| std::iter::once(&s.from).chain(&s.instructions)),
-    );
-    for i in instructions {
-        instruction_words(i, &mut out);
-    }
-    out
-}
-
-fn instruction_words(i: &Instruction, out: &mut Vec<String>) {
-    let command = |c: &Command, out: &mut Vec<String>| match c {
-        Command::Exec(v) => out.extend(v.iter().cloned()),
-        Command::Shell(t) => out.push(t.clone()),
-    };
-    match &i.kind {
-        Kind::From {
-            image,
-            platform,
-            alias,
-        } => {
-            out.push(image.clone());
-            out.extend(platform.iter().chain(alias).cloned());
-        }
-        Kind::Run {
-            command: c,
-            mounts,
-            network,
-        } => {
-            command(c, out);
-            out.extend(network.iter().cloned());
-            for m in mounts {
-                out.push(m.target.clone());
-                out.extend(m.id.iter().chain(&m.from).chain(&m.source).cloned());
-            }
-        }
-        Kind::Cmd(c) | Kind::Entrypoint(c) => command(c, out),
-        Kind::Env(p) | Kind::Label(p) => {
-            for (k, v) in p {
-                out.push(k.clone());
-                out.push(v.clone());
-            }
-        }
-        Kind::Arg(p) => {
-            for (k, v) in p {
-                out.push(k.clone());
-                out.extend(v.iter().cloned());
-            }
-        }
-        Kind::Expose(v) | Kind::Volume(v) | Kind::Shell(v) => out.extend(v.iter().cloned()),
-        Kind::Copy(c) | Kind::Add(c) => {
-            out.extend(c.sources.iter().cloned());
-            out.push(c.dest.clone());
-            out.extend(
-                c.from
-                    .iter()
-                    .chain(&c.chown)
-                    .chain(&c.chmod)
-                    .chain(&c.checksum)
-                    .cloned(),
-            );
-            out.extend(c.heredocs.iter().map(|h| h.content.clone()));
-        }
-        Kind::Workdir(w) | Kind::User(w) | Kind::StopSignal(w) | Kind::Maintainer(w) => {
-            out.push(w.clone())
-        }
-        Kind::Healthcheck(h) => {
-            if let Some(h) = h {
-                command(&h.test, out);
-            }
-        }
-        Kind::Onbuild(t) => instruction_words(t, out),
+        crate::image::build::words::parse_and_expand_all(&text, &env);
     }
 }
 
@@ -1087,7 +1003,7 @@ fn pathological_inputs_stay_bounded() {
         "}".repeat(50_000)
     );
     let df = ok(&nested);
-    for word in all_words(&df) {
+    for word in crate::image::build::words::all_words(&df) {
         let _ = crate::image::build::expand::expand_word(&word, &|_| None, '\\');
     }
     let slashes = format!("FROM a\nRUN {}\n", "\\".repeat(100_001));
