@@ -12,33 +12,14 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::process::Command;
 
-use build_support::{BASE, HttpServer, assert_matches, case, cases, observe, steps, write_context};
+use build_support::{HttpServer, cases, check_case, daemon, steps, write_context};
 use common::{
     TestDaemon, code, raw_entry, raw_finish, run, run_ok, run_with_stdin, stderr, stdout,
 };
 
-fn daemon() -> TestDaemon {
-    let d = TestDaemon::start();
-    d.load_busybox(BASE);
-    d
-}
-
-fn berth(d: &TestDaemon) -> impl Fn(&[&str]) -> Command + '_ {
-    |args: &[&str]| d.berth(args)
-}
-
 /// Builds one case with `berth build` and compares it with its expectation.
 fn check(name: &str) {
-    let c = case(name);
-    let d = daemon();
-    let http = HttpServer::start();
-    let got = observe(
-        &berth(&d),
-        &c,
-        &format!("berth-build/{name}:1"),
-        &http.url(),
-    );
-    assert_matches(&c, &got, "berth build");
+    check_case(name, |d| Box::new(|args| d.berth(args)), "berth build");
 }
 
 macro_rules! fixture_cases {
@@ -84,6 +65,13 @@ fn every_case_has_a_test_here() {
             c.name
         );
     }
+}
+
+/// `berth run --rm --network none` with `args` (options, the image, its command).
+fn berth_run(d: &TestDaemon, args: &[&str]) -> Command {
+    let mut all = vec!["run", "--rm", "--network", "none"];
+    all.extend_from_slice(args);
+    d.berth(&all)
 }
 
 /// `berth build` with `args` (the context last); returns the output.
@@ -188,7 +176,7 @@ fn cache_hits_every_step_and_a_changed_file_invalidates_from_its_copy() {
     fs::write(ctx.join("a.txt"), "changed\n").expect("change a.txt");
     assert_eq!(hits(&[]), [false, true, false, false, false, false, false]);
     assert_eq!(hits(&["--no-cache"]), [false; 7]);
-    let out = run_ok(&mut d.berth(&["run", "--rm", "--network", "none", "berth-cache:1"]));
+    let out = run_ok(&mut berth_run(&d, &["berth-cache:1"]));
     assert_eq!(out, "changed\n");
     // A build arg in effect changes RUN's cache key.
     fs::write(
@@ -328,9 +316,7 @@ fn dockerfile_from_stdin_and_from_another_path() {
         Some(b"FROM busybox\nCOPY data.txt /from-stdin.txt\n"),
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let cat = |img: &str, path: &str| {
-        run_ok(&mut d.berth(&["run", "--rm", "--network", "none", img, "cat", path]))
-    };
+    let cat = |img: &str, path: &str| run_ok(&mut berth_run(&d, &[img, "cat", path]));
     assert_eq!(cat("berth-stdin:1", "/from-stdin.txt"), "data\n");
     let dockerfile = ctx.join("build/Other.dockerfile");
     let out = build(
@@ -429,30 +415,14 @@ fn run_cache_mount_persists_between_builds() {
             ],
         );
         assert_eq!(code(&out), 0, "{}", stderr(&out));
-        run_ok(&mut d.berth(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "berth-cm:1",
-            "cat",
-            "/count",
-        ]))
-        .trim()
-        .to_owned()
+        run_ok(&mut berth_run(&d, &["berth-cm:1", "cat", "/count"]))
+            .trim()
+            .to_owned()
     };
     assert_eq!(count(), "1");
     assert_eq!(count(), "2", "the cache mount's content was not kept");
     // The mount is not part of the image.
-    let out = run(&mut d.berth(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "berth-cm:1",
-        "ls",
-        "/cache/log",
-    ]));
+    let out = run(&mut berth_run(&d, &["berth-cm:1", "ls", "/cache/log"]));
     assert_ne!(code(&out), 0, "{}", stdout(&out));
 }
 
@@ -471,18 +441,17 @@ fn symlinks_in_the_context_are_copied_as_links_never_followed_out() {
     let out = build(&d, &["-t", "berth-links:1", ctx.to_str().expect("utf-8")]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let script = "busybox readlink /d/shadow; [ -L /d/shadow ] && echo is-link";
-    let got = run_ok(&mut d.berth(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--entrypoint",
-        "/bin/busybox",
-        "berth-links:1",
-        "sh",
-        "-c",
-        script,
-    ]));
+    let got = run_ok(&mut berth_run(
+        &d,
+        &[
+            "--entrypoint",
+            "/bin/busybox",
+            "berth-links:1",
+            "sh",
+            "-c",
+            script,
+        ],
+    ));
     assert_eq!(got, "/etc/shadow\nis-link\n");
 
     // A top-level source that is a link out of the context resolves inside
@@ -492,15 +461,7 @@ fn symlinks_in_the_context_are_copied_as_links_never_followed_out() {
     let out = build(&d, &["-t", "berth-links:2", ctx.to_str().expect("utf-8")]);
     if code(&out) == 0 {
         let host = fs::read("/etc/shadow").unwrap_or_default();
-        let got = run(&mut d.berth(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "berth-links:2",
-            "cat",
-            "/x",
-        ]));
+        let got = run(&mut berth_run(&d, &["berth-links:2", "cat", "/x"]));
         assert!(
             host.is_empty() || got.stdout != host,
             "the host's /etc/shadow ended up in the image"
@@ -561,17 +522,16 @@ fn hostile_context_tar_never_writes_outside() {
     );
     // Either refused or built with nothing outside its own tree.
     if r.status == 200 && !r.text().contains("\"error\"") {
-        let ls = run_ok(&mut d.berth(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "/bin/busybox",
-            "berth-hostile:1",
-            "find",
-            "/ctx",
-        ]));
+        let ls = run_ok(&mut berth_run(
+            &d,
+            &[
+                "--entrypoint",
+                "/bin/busybox",
+                "berth-hostile:1",
+                "find",
+                "/ctx",
+            ],
+        ));
         assert!(!ls.contains(".."), "{ls}");
     }
 }
@@ -604,17 +564,7 @@ fn run_network_modes_and_predefined_proxy_args() {
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         // Predefined proxy args need no ARG and are not reported unused.
         assert!(!stdout(&out).contains("[Warning]"), "{}", stdout(&out));
-        let cat = |path: &str| {
-            run_ok(&mut d.berth(&[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "berth-net:1",
-                "cat",
-                path,
-            ]))
-        };
+        let cat = |path: &str| run_ok(&mut berth_run(&d, &["berth-net:1", "cat", path]));
         assert_eq!(cat("/proxy"), "http://proxy.invalid:3128\n");
         cat("/links")
     };
@@ -651,15 +601,6 @@ fn independent_stages_build_concurrently_and_unneeded_ones_not_at_all() {
     let ctx = write_context(d.dir(), "stages", &[("Dockerfile", &dockerfile)]);
     let out = build(&d, &["-t", "berth-stages:1", ctx.to_str().expect("utf-8")]);
     assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
-    let got = run_ok(&mut d.berth(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "berth-stages:1",
-        "cat",
-        "/a",
-        "/b",
-    ]));
+    let got = run_ok(&mut berth_run(&d, &["berth-stages:1", "cat", "/a", "/b"]));
     assert_eq!(got, "a\nb\n");
 }

@@ -28,7 +28,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use build_support::{
-    BASE, Case, Engine, HttpServer, assert_matches, case, cases, fixtures, mask_ids, observe,
+    BASE, Case, Engine, HttpServer, case, cases, check_case, daemon, fixtures, mask_ids, observe,
     steps, write_context,
 };
 use common::{RefDockerd, TestDaemon, berth_tempdir, code, run, run_ok, stderr, stdout};
@@ -42,21 +42,10 @@ fn docker(d: &TestDaemon) -> impl Fn(&[&str]) -> Command + '_ {
     }
 }
 
-fn daemon() -> TestDaemon {
-    let d = TestDaemon::start();
-    d.load_busybox(BASE);
-    d
-}
-
 /// Builds one recorded case with `docker build` against berthd and compares.
 fn check(name: &str) {
-    let c = case(name);
-    assert!(!c.buildkit, "{name} is a BuildKit-only case");
-    let d = daemon();
-    let http = HttpServer::start();
-    let engine = docker(&d);
-    let got = observe(&engine, &c, &format!("berth-build/{name}:1"), &http.url());
-    assert_matches(&c, &got, "docker build -> berthd");
+    assert!(!case(name).buildkit, "{name} is a BuildKit-only case");
+    check_case(name, |d| Box::new(docker(d)), "docker build -> berthd");
 }
 
 macro_rules! recorded_cases {

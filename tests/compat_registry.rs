@@ -5,17 +5,8 @@
 
 mod common;
 
-use common::registry::TestRegistry;
+use common::registry::{TestRegistry, pushed_digest};
 use common::{RefDockerd, TestDaemon, code, run, run_ok, run_with_stdin, stderr, stdout};
-
-/// The `<tag>: digest: sha256:… size: N` line of a push; returns the digest.
-fn pushed_digest(out: &str, tag: &str) -> String {
-    let line = out
-        .lines()
-        .find(|l| l.starts_with(&format!("{tag}: digest: sha256:")))
-        .unwrap_or_else(|| panic!("no digest line for {tag} in:\n{out}"));
-    line.split_whitespace().nth(2).expect("digest").to_string()
-}
 
 fn image_id(d: &TestDaemon, name: &str) -> String {
     run_ok(&mut d.docker(&["image", "inspect", "--format", "{{.Id}}", name]))

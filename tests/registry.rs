@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use common::registry::{CutProxy, TestRegistry, free_port};
+use common::registry::{CutProxy, TestRegistry, free_port, pushed_digest};
 use common::{TestDaemon, code, run, run_ok, run_with_stdin, stderr, stdout};
 use serde_json::Value;
 
@@ -106,15 +106,6 @@ fn one_line_failure(out: &Output, what: &str) -> String {
     assert_eq!(lines.len(), 1, "{what}: one line on stderr, got {err:?}");
     assert!(!lines[0].trim().is_empty(), "{what}: empty error line");
     lines[0].to_string()
-}
-
-/// The `<tag>: digest: sha256:… size: N` line of a push; returns the digest.
-fn pushed_digest(out: &str, tag: &str) -> String {
-    let line = out
-        .lines()
-        .find(|l| l.starts_with(&format!("{tag}: digest: sha256:")))
-        .unwrap_or_else(|| panic!("no digest line for {tag} in:\n{out}"));
-    line.split_whitespace().nth(2).expect("digest").to_string()
 }
 
 #[test]

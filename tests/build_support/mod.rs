@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::common::{code, run, run_ok, stderr, stdout};
+use crate::common::{TestDaemon, code, run, run_ok, stderr, stdout};
 
 /// The base image every fixture builds `FROM`: the harness's busybox-static
 /// image, tagged the same in berthd and in the reference dockerd.
@@ -241,6 +241,28 @@ pub fn observe_image(engine: &Engine<'_>, case: &Case, tag: &str) -> Value {
         v.insert("default".into(), run_image(engine, tag, None));
     }
     Value::Object(v)
+}
+
+/// A fresh berthd with the base image loaded.
+pub fn daemon() -> TestDaemon {
+    let d = TestDaemon::start();
+    d.load_busybox(BASE);
+    d
+}
+
+/// Builds the fixture case `name` with `engine` against a fresh [`daemon`] (with a loopback
+/// HTTP server for `ADD <url>`) and asserts it matches its expectation.
+pub fn check_case(name: &str, engine: fn(&TestDaemon) -> Box<Engine<'_>>, engine_name: &str) {
+    let c = case(name);
+    let d = daemon();
+    let http = HttpServer::start();
+    let got = observe(
+        &engine(&d),
+        &c,
+        &format!("berth-build/{name}:1"),
+        &http.url(),
+    );
+    assert_matches(&c, &got, engine_name);
 }
 
 /// Asserts that `got` (from [`observe`]) matches the case's expectation,

@@ -341,3 +341,13 @@ fn relay(client: TcpStream, server: TcpStream, limit: usize) {
         let _ = server.shutdown(Shutdown::Both);
     });
 }
+
+/// The `<tag>: digest: sha256:… size: N` line of a push (`docker push`, `berth push`);
+/// returns the digest.
+pub fn pushed_digest(out: &str, tag: &str) -> String {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&format!("{tag}: digest: sha256:")))
+        .unwrap_or_else(|| panic!("no digest line for {tag} in:\n{out}"));
+    line.split_whitespace().nth(2).expect("digest").to_string()
+}
