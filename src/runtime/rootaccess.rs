@@ -183,6 +183,14 @@ impl ContainerRoot {
         Ok(ContainerRoot { root, mnt_id })
     }
 
+    /// Wraps an already-open directory (a build context's unpacked tree, say) as a root, so
+    /// that [`open`](Self::open) and [`resolve`](Self::resolve) stay inside it as they do
+    /// inside a container's. Fails only if the directory's mount ID cannot be read.
+    pub fn from_dir(dir: OwnedFd) -> io::Result<ContainerRoot> {
+        let mnt_id = mount_id(dir.as_fd())?;
+        Ok(ContainerRoot { root: dir, mnt_id })
+    }
+
     /// The root descriptor.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.root.as_fd()

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,6 +29,8 @@ use berth::api::ErrorClass;
 use berth::image::ImageError;
 use berth::image::apply::{ExtractOptions, clean_components, extract, remove_at};
 use berth::image::build::ignore;
+use berth::image::snapshot::ChannelReader;
+use berth::runtime::rootaccess::ContainerRoot;
 
 /// The file name `dockerfile=` defaults to.
 pub const DEFAULT_DOCKERFILE: &str = "Dockerfile";
@@ -109,7 +111,7 @@ pub struct Context {
     /// `<work_dir>/tmp-<random>`, removed on drop.
     dir: PathBuf,
     /// The unpacked tree: `<dir>/context`.
-    root: OwnedFd,
+    root: ContainerRoot,
     /// Content digests by context-relative path (`a/b`).
     sums: HashMap<Vec<u8>, FileSum>,
     dockerfile: String,
@@ -165,7 +167,9 @@ impl Context {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| io_err(format!("opening {}", root_dir.display()))(errno_io(e)));
+        .map_err(errno_io)
+        .and_then(ContainerRoot::from_dir)
+        .map_err(io_err(format!("opening {}", root_dir.display())));
         // From here on the directory is removed on every exit.
         let mut ctx = Context {
             dir,
@@ -179,7 +183,7 @@ impl Context {
             sums: HashMap::new(),
             dockerfile: String::new(),
         };
-        ctx.sums = unpack(reader, &ctx.root, &root_dir)?;
+        ctx.sums = unpack(reader, ctx.root.fd(), &root_dir)?;
         let name = if dockerfile.is_empty() {
             DEFAULT_DOCKERFILE
         } else {
@@ -196,10 +200,10 @@ impl Context {
         &self.dockerfile
     }
 
-    /// The unpacked tree's directory descriptor (every lookup under it must
-    /// stay inside it: `RESOLVE_IN_ROOT`).
-    pub fn root(&self) -> BorrowedFd<'_> {
-        self.root.as_fd()
+    /// The unpacked tree (every lookup under it stays inside it:
+    /// `RESOLVE_IN_ROOT`).
+    pub fn root(&self) -> &ContainerRoot {
+        &self.root
     }
 
     /// The build's private scratch directory (`<work_dir>/tmp-<random>`,
@@ -221,7 +225,7 @@ impl Context {
     fn open_in(&self, rel: &[u8], flags: OFlags) -> io::Result<OwnedFd> {
         let path = if rel.is_empty() { b"." as &[u8] } else { rel };
         rustix::fs::openat2(
-            &self.root,
+            self.root.fd(),
             OsStr::from_bytes(path),
             flags | OFlags::CLOEXEC,
             Mode::empty(),
@@ -423,14 +427,14 @@ pub(crate) fn with_decompressed<T, E>(
 /// digests of its regular files.
 fn unpack(
     reader: impl Read + Send,
-    root: &OwnedFd,
+    root: BorrowedFd<'_>,
     root_path: &Path,
 ) -> Result<HashMap<Vec<u8>, FileSum>, ContextError> {
     with_decompressed(
         reader,
         |tar| {
             let root = root
-                .try_clone()
+                .try_clone_to_owned()
                 .map_err(io_err("duplicating a descriptor"))?;
             let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(64);
             std::thread::scope(|s| {
@@ -671,41 +675,6 @@ impl Read for Tee<'_> {
             // extraction, which reports the error itself.
             let _ = self.tx.send(buf[..n].to_vec());
         }
-        Ok(n)
-    }
-}
-
-/// Reads the chunks a [`Tee`] sends.
-struct ChannelReader {
-    rx: mpsc::Receiver<Vec<u8>>,
-    cur: Vec<u8>,
-    pos: usize,
-}
-
-impl ChannelReader {
-    fn new(rx: mpsc::Receiver<Vec<u8>>) -> ChannelReader {
-        ChannelReader {
-            rx,
-            cur: Vec::new(),
-            pos: 0,
-        }
-    }
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.cur.len() {
-            match self.rx.recv() {
-                Ok(chunk) => {
-                    self.cur = chunk;
-                    self.pos = 0;
-                }
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len() - self.pos);
-        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
         Ok(n)
     }
 }

@@ -28,11 +28,11 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{self, Read};
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use sha2::{Digest, Sha256};
 
@@ -44,8 +44,6 @@ use berth::runtime::rootaccess::{ContainerRoot, components};
 use super::context::{Context, with_decompressed};
 use super::fetch::{self, FetchError, go_error};
 
-/// Symlinks followed in one resolution, as the kernel allows.
-const MAX_SYMLINK_HOPS: usize = 40;
 /// The file name of a download whose URL and headers give none (moby's).
 const UNNAMED_FILENAME: &str = "__unnamed__";
 
@@ -171,10 +169,10 @@ pub enum Source<'a> {
 }
 
 impl Source<'_> {
-    fn fd(&self) -> BorrowedFd<'_> {
+    fn root(&self) -> &ContainerRoot {
         match self {
             Source::Context(c) => c.root(),
-            Source::Root(r) => r.fd(),
+            Source::Root(r) => r,
         }
     }
 }
@@ -480,30 +478,16 @@ fn calc_copy_info(
         cmd,
         path: path.to_string(),
     };
-    let base = match resolve_in(src.fd(), path.as_bytes(), true) {
-        Ok(b) => b,
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
-            ) =>
-        {
-            return Err(not_found());
-        }
-        Err(e) => return Err(read_err(e)),
+    // A missing source (or one behind a dangling or looping link) is "not found".
+    let lookup_err = |e: io::Error| match e.raw_os_error() {
+        Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP) => not_found(),
+        _ => read_err(e),
     };
-    let st = match stat_in(src.fd(), &base) {
-        Ok(st) => st,
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
-            ) =>
-        {
-            return Err(not_found());
-        }
-        Err(e) => return Err(read_err(e)),
-    };
+    let base = src
+        .root()
+        .resolve(path.as_bytes(), true)
+        .map_err(lookup_err)?;
+    let st = stat_in(src.root(), &base).map_err(lookup_err)?;
     let ft = FileType::from_raw_mode(st.st_mode);
     let name = base_name(path);
     let body = if ft == FileType::Directory {
@@ -558,13 +542,14 @@ fn wildcard_matches(
 ) -> Result<Vec<Vec<u8>>, CopyError> {
     let parts: Vec<&str> = pattern.split('/').collect();
     let mut out = Vec::new();
-    let root = open_in(src.fd(), &[], OFlags::RDONLY | OFlags::DIRECTORY).map_err(|source| {
-        CopyError::Source {
+    let root = src
+        .root()
+        .open(&[], OFlags::RDONLY | OFlags::DIRECTORY)
+        .map_err(|source| CopyError::Source {
             cmd,
             path: ".".into(),
             source,
-        }
-    })?;
+        })?;
     // Depth-first in name order, as Go's filepath.Walk.
     fn visit(
         dir: &OwnedFd,
@@ -635,11 +620,9 @@ fn walk(
     out: &mut Vec<Node>,
 ) -> io::Result<()> {
     let path = [base, rel.as_slice()].concat();
-    let dir = open_in(
-        src.fd(),
-        &path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW,
-    )?;
+    let dir = src
+        .root()
+        .open(&path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW)?;
     for name in sorted_names(&dir)? {
         let st = match rustix::fs::statat(&dir, OsStr::from_bytes(&name), AtFlags::SYMLINK_NOFOLLOW)
         {
@@ -680,13 +663,13 @@ fn node_of(
             };
             let sha256 = match known {
                 Some(s) => s,
-                None => hash_file(src.fd(), full)?,
+                None => hash_file(src.root(), full)?,
             };
             NodeKind::File { size, sha256 }
         }
         FileType::Symlink => {
             let (name, parent) = full.split_last().expect("a symlink has a name");
-            let pfd = open_in(src.fd(), parent, OFlags::PATH | OFlags::DIRECTORY)?;
+            let pfd = src.root().open(parent, OFlags::PATH | OFlags::DIRECTORY)?;
             let target = rustix::fs::readlinkat(&pfd, OsStr::from_bytes(name), Vec::new())
                 .map_err(errno_io)?;
             NodeKind::Symlink(target.into_bytes())
@@ -709,12 +692,8 @@ fn node_of(
     }))
 }
 
-fn hash_file(root: BorrowedFd<'_>, full: &[Vec<u8>]) -> io::Result<[u8; 32]> {
-    let fd = open_in(
-        root,
-        full,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK,
-    )?;
+fn hash_file(root: &ContainerRoot, full: &[Vec<u8>]) -> io::Result<[u8; 32]> {
+    let fd = root.open(full, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK)?;
     let mut file = std::fs::File::from(fd);
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -731,11 +710,10 @@ fn hash_file(root: BorrowedFd<'_>, full: &[Vec<u8>]) -> io::Result<[u8; 32]> {
 
 /// moby's `isArchivePath`: the file decompresses and starts with a tar header.
 fn is_archive(src: &Source<'_>, base: &[Vec<u8>]) -> bool {
-    let Ok(fd) = open_in(
-        src.fd(),
-        base,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK,
-    ) else {
+    let Ok(fd) = src
+        .root()
+        .open(base, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK)
+    else {
         return false;
     };
     with_decompressed(
@@ -750,88 +728,9 @@ fn is_archive(src: &Source<'_>, base: &[Vec<u8>]) -> bool {
     .unwrap_or(false)
 }
 
-/// Opens `parts` below `root` with `RESOLVE_IN_ROOT`.
-fn open_in(root: BorrowedFd<'_>, parts: &[Vec<u8>], flags: OFlags) -> io::Result<OwnedFd> {
-    let path = if parts.is_empty() {
-        b".".to_vec()
-    } else {
-        parts.join(&b'/')
-    };
-    let mut tries = 0;
-    loop {
-        match rustix::fs::openat2(
-            root,
-            OsStr::from_bytes(&path),
-            flags | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        ) {
-            // The kernel asks for a retry when a rename raced the lookup.
-            Err(Errno::AGAIN) if tries < 8 => tries += 1,
-            r => return r.map_err(errno_io),
-        }
-    }
-}
-
-fn stat_in(root: BorrowedFd<'_>, parts: &[Vec<u8>]) -> io::Result<rustix::fs::Stat> {
-    let fd = open_in(root, parts, OFlags::PATH | OFlags::NOFOLLOW)?;
+fn stat_in(root: &ContainerRoot, parts: &[Vec<u8>]) -> io::Result<rustix::fs::Stat> {
+    let fd = root.open(parts, OFlags::PATH | OFlags::NOFOLLOW)?;
     rustix::fs::fstat(&fd).map_err(errno_io)
-}
-
-/// Evaluates symlinks in `path` inside `root` as moby's `FollowSymlinkInScope`
-/// (the rule of [`ContainerRoot::resolve`], for any root descriptor).
-fn resolve_in(root: BorrowedFd<'_>, path: &[u8], follow_last: bool) -> io::Result<Vec<Vec<u8>>> {
-    let mut pending: Vec<Vec<u8>> = components(path);
-    pending.reverse();
-    let mut resolved: Vec<Vec<u8>> = Vec::new();
-    let mut hops = 0;
-    while let Some(c) = pending.pop() {
-        let last = pending.is_empty();
-        let parent = match open_in(root, &resolved, OFlags::PATH | OFlags::DIRECTORY) {
-            Ok(p) => p,
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
-                resolved.push(c);
-                resolved.extend(pending.into_iter().rev());
-                return Ok(resolved);
-            }
-            Err(e) => return Err(e),
-        };
-        let name = OsStr::from_bytes(&c);
-        match rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st)
-                if FileType::from_raw_mode(st.st_mode) == FileType::Symlink
-                    && (!last || follow_last) =>
-            {
-                hops += 1;
-                if hops > MAX_SYMLINK_HOPS {
-                    return Err(io::Error::from_raw_os_error(libc::ELOOP));
-                }
-                let target = rustix::fs::readlinkat(&parent, name, Vec::new())
-                    .map_err(errno_io)?
-                    .into_bytes();
-                if target.starts_with(b"/") {
-                    resolved.clear();
-                }
-                for t in target.split(|&b| b == b'/').rev() {
-                    pending.push(t.to_vec());
-                }
-            }
-            _ => resolved.push(c),
-        }
-        while let Some(top) = pending.last() {
-            match top.as_slice() {
-                b"" | b"." => {
-                    pending.pop();
-                }
-                b".." => {
-                    pending.pop();
-                    resolved.pop();
-                }
-                _ => break,
-            }
-        }
-    }
-    Ok(resolved)
 }
 
 /// Go's `path/filepath.Match` (Unix): `*` and `?` never match `/`.
@@ -1106,7 +1005,8 @@ impl CopyPlan {
         let dest_parts = dest
             .resolve(self.dest.as_bytes(), true)
             .map_err(|e| werr(&format!("resolving {}", self.dest), e))?;
-        let dest_is_dir = open_in(dest.fd(), &dest_parts, OFlags::PATH)
+        let dest_is_dir = dest
+            .open(&dest_parts, OFlags::PATH)
             .and_then(|fd| rustix::fs::fstat(&fd).map_err(errno_io))
             .map(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
             .unwrap_or(false);
@@ -1200,12 +1100,10 @@ impl CopyPlan {
             path: orig.to_string(),
             source,
         };
-        let fd = open_in(
-            src.fd(),
-            base,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK,
-        )
-        .map_err(serr)?;
+        let fd = src
+            .root()
+            .open(base, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK)
+            .map_err(serr)?;
         let root = dest.fd().try_clone_to_owned().map_err(serr)?;
         with_decompressed(
             std::fs::File::from(fd),
@@ -1327,19 +1225,20 @@ impl CopyPlan {
                                 if let Some(k) = n.link_key {
                                     links.insert(k, name.clone());
                                 }
-                                let fd = open_in(
-                                    src.fd(),
-                                    full,
-                                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK,
-                                )
-                                .map_err(|source| {
-                                    Some(CopyError::Source {
-                                        cmd: self.cmd,
-                                        path: String::from_utf8_lossy(&full.join(&b'/'))
-                                            .into_owned(),
-                                        source,
-                                    })
-                                })?;
+                                let fd = src
+                                    .root()
+                                    .open(
+                                        full,
+                                        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+                                    )
+                                    .map_err(|source| {
+                                        Some(CopyError::Source {
+                                            cmd: self.cmd,
+                                            path: String::from_utf8_lossy(&full.join(&b'/'))
+                                                .into_owned(),
+                                            source,
+                                        })
+                                    })?;
                                 h.set_entry_type(tar::EntryType::Regular);
                                 h.set_size(*size);
                                 b.append_data(&mut h, path, exact(std::fs::File::from(fd), *size))
@@ -1385,12 +1284,12 @@ fn exact(r: impl Read, size: u64) -> impl Read {
 /// as they are.
 fn mkdir_all_owned(root: &ContainerRoot, parts: &[Vec<u8>], owner: (u32, u32)) -> io::Result<()> {
     for i in 0..parts.len() {
-        match open_in(root.fd(), &parts[..=i], OFlags::PATH | OFlags::DIRECTORY) {
+        match root.open(&parts[..=i], OFlags::PATH | OFlags::DIRECTORY) {
             Ok(_) => continue,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(e),
         }
-        let parent = open_in(root.fd(), &parts[..i], OFlags::PATH | OFlags::DIRECTORY)?;
+        let parent = root.open(&parts[..i], OFlags::PATH | OFlags::DIRECTORY)?;
         let name = OsStr::from_bytes(&parts[i]);
         match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(Errno::EXIST) => {}
