@@ -46,20 +46,42 @@ pub(crate) fn new_config(
             source,
         })?;
     apply_changes(&mut run, &opts.changes)?;
-    let now = go_time(chrono::Utc::now());
     let comment = opts.comment.clone().filter(|c| !c.is_empty());
     let author = opts.author.clone().filter(|a| !a.is_empty());
+    Ok(child_config(
+        base,
+        run,
+        &opts.created_by,
+        author,
+        comment,
+        Some(diff_id),
+    ))
+}
+
+/// The config of an image made from `base` by one step (a commit, a build step): `run` as
+/// its container config, a history entry for `created_by` (`empty_layer` when `diff_id` is
+/// `None`), `diff_id` appended to the rootfs, platform fields inherited (the host's when the
+/// base has none, as for `FROM scratch`), created now.
+pub(crate) fn child_config(
+    base: &ImageConfigFile,
+    run: ImageConfig,
+    created_by: &str,
+    author: Option<String>,
+    comment: Option<String>,
+    diff_id: Option<&str>,
+) -> ImageConfigFile {
+    let now = go_time(chrono::Utc::now());
     let mut history = base.history.clone();
     history.push(History {
         created: Some(now.clone()),
-        created_by: Some(opts.created_by.clone()),
+        created_by: Some(created_by.to_owned()),
         author: author.clone(),
         comment: comment.clone(),
-        empty_layer: None,
+        empty_layer: diff_id.is_none().then_some(true),
     });
     let mut diff_ids = base.rootfs.diff_ids.clone();
-    diff_ids.push(diff_id.to_owned());
-    Ok(ImageConfigFile {
+    diff_ids.extend(diff_id.map(str::to_owned));
+    ImageConfigFile {
         architecture: base
             .architecture
             .clone()
@@ -77,7 +99,7 @@ pub(crate) fn new_config(
             diff_ids,
         },
         variant: base.variant.clone(),
-    })
+    }
 }
 
 /// A writer whose bytes go, in chunks, to a layer-unpacking thread.

@@ -573,16 +573,7 @@ impl ImageStore {
             Self::record(&state, &id)?;
             (id.clone(), Self::config_of(&state, &id))
         };
-        let (tx, handle) = snapshot::spawn_unpack(&self.inner.snapshots)?;
-        let mut w = crate::image::commit::ChunkWriter::new(tx);
-        let written = write_layer(&mut w).and_then(|()| {
-            w.flush()
-                .map_err(|e| ImageError::io_at("<layer stream>", e))
-        });
-        drop(w);
-        let unpacked = snapshot::join(handle);
-        written?;
-        let temp = unpacked?;
+        let temp = self.unpack_layer(write_layer)?;
         let stats = temp.stats.clone().expect("unpacked snapshots carry stats");
         if stats.kept.is_none() {
             return Err(ImageError::InvalidArchive(
@@ -596,38 +587,15 @@ impl ImageStore {
         let mut state = self.lock();
         // The base may have been removed meanwhile; its layers must still be there.
         let mut layers = Self::record(&state, &base_id)?.layers.clone();
-        let diff_ids: Vec<String> = config.rootfs.diff_ids.clone();
-        let chains = chain_ids(&diff_ids);
-        let chain = chains.last().expect("one layer at least").clone();
-        let parent_chain = layers.last().map(|l| l.chain_id.clone());
-        self.inner
-            .snapshots
-            .commit(temp, &chain, parent_chain.as_deref())?;
-        layers.push(LayerRecord {
-            digest: stats.diff_id.clone(),
-            media_type: Compression::None.layer_media_type().to_string(),
-            size: stats.diff_size,
-            diff_id: stats.diff_id,
-            diff_size: stats.diff_size,
-            chain_id: chain,
-            unpacked_size: stats.unpacked_size,
-            stored: LayerStorage::Snapshot,
-        });
-        self.inner.blobs.write_bytes(&config_bytes, Some(&id))?;
-        state.index.images.insert(
-            id.clone(),
-            ImageRecord {
-                layers,
-                manifest_digest: None,
-                parent: Some(base_id),
-                last_tag_time: None,
-            },
-        );
-        if let Some(r) = reference {
-            state.index.references.insert(r.to_string(), id.clone());
-        }
-        state.configs.insert(id.clone(), Arc::new(config));
-        state.index.save(&self.inner.index_path)?;
+        self.push_snapshot_layer(&mut layers, temp, &config.rootfs.diff_ids)?;
+        let record = ImageRecord {
+            layers,
+            manifest_digest: None,
+            parent: Some(base_id),
+            last_tag_time: None,
+        };
+        let reference = reference.map(|r| r.to_string());
+        self.insert_local_image(&mut state, &id, config, &config_bytes, record, reference)?;
         Ok(id)
     }
 
@@ -653,16 +621,7 @@ impl ImageStore {
         write_layer: impl FnOnce(&mut dyn Write) -> Result<(), ImageError>,
         step: &BuildStep,
     ) -> Result<String, ImageError> {
-        let (tx, handle) = snapshot::spawn_unpack(&self.inner.snapshots)?;
-        let mut w = crate::image::commit::ChunkWriter::new(tx);
-        let written = write_layer(&mut w).and_then(|()| {
-            w.flush()
-                .map_err(|e| ImageError::io_at("<layer stream>", e))
-        });
-        drop(w);
-        let unpacked = snapshot::join(handle);
-        written?;
-        let temp = unpacked?;
+        let temp = self.unpack_layer(write_layer)?;
         let stats = temp.stats.clone().expect("unpacked snapshots carry stats");
         if stats.diff_id == EMPTY_TAR_DIFF_ID {
             return self.add_build_image(parent, None, step);
@@ -691,73 +650,98 @@ impl ImageStore {
             }
             None => (None, Arc::default(), Vec::new()),
         };
-        let now = go_time(chrono::Utc::now());
-        let mut history = base.history.clone();
-        history.push(History {
-            created: Some(now.clone()),
-            created_by: Some(step.created_by.clone()),
-            author: step.author.clone(),
-            comment: None,
-            empty_layer: layer.is_none().then_some(true),
-        });
-        let mut diff_ids = base.rootfs.diff_ids.clone();
-        if let Some(t) = &layer {
+        let diff_id = layer.as_ref().map(|t| {
             let stats = t.stats.as_ref().expect("unpacked snapshots carry stats");
-            diff_ids.push(stats.diff_id.clone());
-        }
-        let config = ImageConfigFile {
-            architecture: base
-                .architecture
-                .clone()
-                .or_else(|| Some(host_arch().to_owned())),
-            comment: None,
-            config: Some(step.config.clone()),
-            created: Some(now),
-            author: step.author.clone(),
-            docker_version: None,
-            history,
-            os: base.os.clone().or_else(|| Some("linux".to_owned())),
-            os_version: base.os_version.clone(),
-            rootfs: RootFs {
-                typ: "layers".into(),
-                diff_ids,
-            },
-            variant: base.variant.clone(),
-        };
+            stats.diff_id.as_str()
+        });
+        let config = crate::image::commit::child_config(
+            &base,
+            step.config.clone(),
+            &step.created_by,
+            step.author.clone(),
+            None,
+            diff_id,
+        );
         let config_bytes = serde_json::to_vec(&config).expect("config serialises");
         let id = sha256_digest(&config_bytes);
         if let Some(temp) = layer {
-            let stats = temp.stats.clone().expect("unpacked snapshots carry stats");
-            let chains = chain_ids(&config.rootfs.diff_ids);
-            let chain = chains.last().expect("one layer at least").clone();
-            let parent_chain = layers.last().map(|l| l.chain_id.clone());
-            self.inner
-                .snapshots
-                .commit(temp, &chain, parent_chain.as_deref())?;
-            layers.push(LayerRecord {
-                digest: stats.diff_id.clone(),
-                media_type: Compression::None.layer_media_type().to_string(),
-                size: stats.diff_size,
-                diff_id: stats.diff_id,
-                diff_size: stats.diff_size,
-                chain_id: chain,
-                unpacked_size: stats.unpacked_size,
-                stored: LayerStorage::Snapshot,
-            });
+            self.push_snapshot_layer(&mut layers, temp, &config.rootfs.diff_ids)?;
         }
-        self.inner.blobs.write_bytes(&config_bytes, Some(&id))?;
-        state.index.images.insert(
-            id.clone(),
-            ImageRecord {
-                layers,
-                manifest_digest: None,
-                parent: parent_id,
-                last_tag_time: None,
-            },
-        );
-        state.configs.insert(id.clone(), Arc::new(config));
-        state.index.save(&self.inner.index_path)?;
+        let record = ImageRecord {
+            layers,
+            manifest_digest: None,
+            parent: parent_id,
+            last_tag_time: None,
+        };
+        self.insert_local_image(&mut state, &id, config, &config_bytes, record, None)?;
         Ok(id)
+    }
+
+    /// Unpacks the plain tar `write_layer` writes into a temporary snapshot (with stats), the
+    /// writer and the unpacking thread running side by side.
+    fn unpack_layer(
+        &self,
+        write_layer: impl FnOnce(&mut dyn Write) -> Result<(), ImageError>,
+    ) -> Result<TempSnapshot, ImageError> {
+        let (tx, handle) = snapshot::spawn_unpack(&self.inner.snapshots)?;
+        let mut w = crate::image::commit::ChunkWriter::new(tx);
+        let written = write_layer(&mut w).and_then(|()| {
+            w.flush()
+                .map_err(|e| ImageError::io_at("<layer stream>", e))
+        });
+        drop(w);
+        let unpacked = snapshot::join(handle);
+        written?;
+        unpacked
+    }
+
+    /// Commits the unpacked layer `temp` as the snapshot of the last of `diff_ids` (the new
+    /// image's whole rootfs) on top of `layers`, and appends its record to `layers`.
+    fn push_snapshot_layer(
+        &self,
+        layers: &mut Vec<LayerRecord>,
+        temp: TempSnapshot,
+        diff_ids: &[String],
+    ) -> Result<(), ImageError> {
+        let stats = temp.stats.clone().expect("unpacked snapshots carry stats");
+        let chains = chain_ids(diff_ids);
+        let chain = chains.last().expect("one layer at least").clone();
+        let parent_chain = layers.last().map(|l| l.chain_id.clone());
+        self.inner
+            .snapshots
+            .commit(temp, &chain, parent_chain.as_deref())?;
+        layers.push(LayerRecord {
+            digest: stats.diff_id.clone(),
+            media_type: Compression::None.layer_media_type().to_string(),
+            size: stats.diff_size,
+            diff_id: stats.diff_id,
+            diff_size: stats.diff_size,
+            chain_id: chain,
+            unpacked_size: stats.unpacked_size,
+            stored: LayerStorage::Snapshot,
+        });
+        Ok(())
+    }
+
+    /// Records a locally made image (commit, build step): its config blob, index entry,
+    /// `reference` (if any) and cached config, then saves the index.
+    fn insert_local_image(
+        &self,
+        state: &mut State,
+        id: &str,
+        config: ImageConfigFile,
+        config_bytes: &[u8],
+        record: ImageRecord,
+        reference: Option<String>,
+    ) -> Result<(), ImageError> {
+        self.inner.blobs.write_bytes(config_bytes, Some(id))?;
+        state.index.images.insert(id.to_owned(), record);
+        if let Some(r) = reference {
+            state.index.references.insert(r, id.to_owned());
+        }
+        state.configs.insert(id.to_owned(), Arc::new(config));
+        state.index.save(&self.inner.index_path)?;
+        Ok(())
     }
 
     /// Tags image `id` with every reference in `references` (each `name[:tag]`,
