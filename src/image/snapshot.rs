@@ -204,16 +204,7 @@ pub fn spawn_unpack(
     let snaps = snapshots.clone();
     let handle = std::thread::Builder::new()
         .name("berth-unpack".into())
-        .spawn(move || {
-            unpack(
-                &snaps,
-                ChannelReader {
-                    rx,
-                    cur: Vec::new(),
-                    pos: 0,
-                },
-            )
-        })
+        .spawn(move || unpack(&snaps, ChannelReader::new(rx)))
         .map_err(ImageError::io(snapshots.dir()))?;
     Ok((tx, handle))
 }
@@ -227,10 +218,22 @@ pub fn join(handle: UnpackHandle) -> Result<TempSnapshot, ImageError> {
     })
 }
 
-struct ChannelReader {
+/// Reads, as one byte stream, the chunks sent on a channel until every sender is gone.
+pub struct ChannelReader {
     rx: Receiver<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
+}
+
+impl ChannelReader {
+    /// A reader of the chunks that arrive on `rx`.
+    pub fn new(rx: Receiver<Vec<u8>>) -> ChannelReader {
+        ChannelReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        }
+    }
 }
 
 impl Read for ChannelReader {

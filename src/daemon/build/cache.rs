@@ -194,14 +194,20 @@ mod tests {
             .map_err(|e| berth::image::ImageError::InvalidArchive(e.to_string()))
     }
 
-    #[test]
-    fn build_steps_chain_and_prune_keeps_what_is_tagged() {
+    /// An image store and a build cache in a fresh directory (removed with the guard).
+    fn store_and_cache() -> (tempfile::TempDir, ImageStore, Cache) {
         let dir = tempfile::Builder::new()
             .prefix("berth-cache-")
             .tempdir()
             .unwrap();
         let images = ImageStore::open(dir.path()).unwrap();
         let cache = Cache::new(dir.path());
+        (dir, images, cache)
+    }
+
+    #[test]
+    fn build_steps_chain_and_prune_keeps_what_is_tagged() {
+        let (_dir, images, cache) = store_and_cache();
         // FROM scratch, a metadata step, an empty layer, a real layer.
         let meta = images.build_metadata_step(None, &step("meta")).unwrap();
         let empty = images
@@ -255,12 +261,7 @@ mod tests {
 
     #[test]
     fn records_of_missing_images_are_ignored() {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-cache-")
-            .tempdir()
-            .unwrap();
-        let images = ImageStore::open(dir.path()).unwrap();
-        let cache = Cache::new(dir.path());
+        let (_dir, images, cache) = store_and_cache();
         let key = CacheKey::new(None, "x", &[]);
         assert_eq!(cache.get(&key, &images), None);
         cache.put(&key, "sha256:0000").unwrap();

@@ -158,15 +158,7 @@ impl Progress {
     /// whole hidden output too), then the error.
     pub fn fail(&self, code: Option<i64>, message: String) {
         let mut inner = self.lock();
-        let held: Vec<Message> = inner
-            .slots
-            .iter_mut()
-            .flat_map(|s| std::mem::take(&mut s.held))
-            .collect();
-        inner.current = usize::MAX;
-        for m in held {
-            self.emit(&mut inner, m);
-        }
+        self.flush_held(&mut inner);
         inner.quiet = false;
         for m in std::mem::take(&mut inner.quiet_held) {
             self.emit(&mut inner, m);
@@ -177,6 +169,13 @@ impl Progress {
     /// Sends text even in quiet mode (`q=1`'s final image ID), after everything held.
     pub fn final_line(&self, text: String) {
         let mut inner = self.lock();
+        self.flush_held(&mut inner);
+        let _ = self.tx.send(Message::Stream(text).encode());
+    }
+
+    /// Sends every stage's held messages in stage order, and ends stage holding (the build
+    /// is over).
+    fn flush_held(&self, inner: &mut Inner) {
         let held: Vec<Message> = inner
             .slots
             .iter_mut()
@@ -184,9 +183,8 @@ impl Progress {
             .collect();
         inner.current = usize::MAX;
         for m in held {
-            self.emit(&mut inner, m);
+            self.emit(inner, m);
         }
-        let _ = self.tx.send(Message::Stream(text).encode());
     }
 }
 

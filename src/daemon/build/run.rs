@@ -12,7 +12,7 @@ use rustix::fs::{Mode, OFlags};
 use berth::api::models::{ContainerConfig, HealthConfig, HostConfig};
 use berth::image::ResolvedImage;
 use berth::image::diff::write_layer;
-use berth::image::store::BuildStep;
+use berth::image::store::{BuildStep, ImageStore};
 use berth::runtime::rootaccess::{ContainerRoot, components};
 
 use super::context::Context;
@@ -80,20 +80,35 @@ pub(super) async fn workdir(
     let parent = st.image_id.clone();
     let dir = dir.to_owned();
     let id = tokio::task::spawn_blocking(move || {
-        let upper = scratch.0.join("upper");
-        {
-            let root = writable_overlay(&scratch.0, &image.layers)?;
-            mkdir_all(&root, &dir)?;
-        }
-        let id = images.build_layer_step(
-            parent.as_deref(),
-            |w| write_layer(&upper, w).map(drop),
-            &step,
-        )?;
-        drop(scratch);
-        Ok::<_, BuildError>(id)
+        commit_change(scratch, &images, &image.layers, parent, &step, |root| {
+            mkdir_all(root, &dir)
+        })
     })
     .await??;
+    Ok(id)
+}
+
+/// Applies `change` to a writable overlay of `layers` in `scratch` and commits what it
+/// changed (the overlay's upper directory) as a build step's image on `parent`. Blocking.
+fn commit_change(
+    scratch: Scratch,
+    images: &ImageStore,
+    layers: &[PathBuf],
+    parent: Option<String>,
+    step: &BuildStep,
+    change: impl FnOnce(&ContainerRoot) -> Result<(), BuildError>,
+) -> Result<String, BuildError> {
+    let upper = scratch.0.join("upper");
+    {
+        let root = writable_overlay(&scratch.0, layers)?;
+        change(&root)?;
+    }
+    let id = images.build_layer_step(
+        parent.as_deref(),
+        |w| write_layer(&upper, w).map(drop),
+        step,
+    )?;
+    drop(scratch);
     Ok(id)
 }
 
@@ -314,19 +329,12 @@ pub(super) async fn copy(
     let parent = st.image_id.clone();
     let id = tokio::task::spawn_blocking(move || {
         let scratch = Scratch::new(&build_dir)?;
-        let upper = scratch.0.join("upper");
-        {
-            let root = writable_overlay(&scratch.0, &image.layers)?;
-            plan.apply(&holder.source(), &root)?;
-        }
-        drop(holder);
-        let id = images.build_layer_step(
-            parent.as_deref(),
-            |w| write_layer(&upper, w).map(drop),
-            &step,
-        )?;
-        drop(scratch);
-        Ok::<_, BuildError>(id)
+        commit_change(scratch, &images, &image.layers, parent, &step, |root| {
+            // The source (a `--from` root) is released with this closure, before the commit.
+            plan.apply(&holder.source(), root)?;
+            drop(holder);
+            Ok(())
+        })
     })
     .await??;
     r.remember(&key, &id);
