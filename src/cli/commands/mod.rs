@@ -104,20 +104,32 @@ pub async fn display_json_messages(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let mut body = resp.into_body();
+    read_json_messages(path, &mut body, |msg: &ProgressLine| show_message(msg, out)).await?;
+    let _ = out.flush();
+    Ok(())
+}
+
+/// Feeds each complete message of a concatenated-JSON body (a progress stream) to `each`,
+/// as its bytes arrive; the first error (undecodable JSON, or `each`'s) ends the reading.
+pub async fn read_json_messages<T: serde::de::DeserializeOwned>(
+    path: &str,
+    body: &mut Incoming,
+    mut each: impl FnMut(&T) -> Result<(), CliError>,
+) -> Result<(), CliError> {
     let mut buf: Vec<u8> = Vec::new();
     loop {
-        let chunk = next_chunk(path, &mut body).await?;
+        let chunk = next_chunk(path, body).await?;
         let done = chunk.is_none();
         if let Some(c) = chunk {
             buf.extend_from_slice(&c);
         }
-        let mut stream = serde_json::Deserializer::from_slice(&buf).into_iter::<ProgressLine>();
+        let mut stream = serde_json::Deserializer::from_slice(&buf).into_iter::<T>();
         let mut consumed = 0;
         loop {
             match stream.next() {
                 Some(Ok(msg)) => {
                     consumed = stream.byte_offset();
-                    show_message(&msg, out)?;
+                    each(&msg)?;
                 }
                 // An incomplete message waits for more bytes.
                 Some(Err(e)) if e.is_eof() && !done => break,
@@ -133,7 +145,6 @@ pub async fn display_json_messages(
         }
         buf.drain(..consumed);
         if done {
-            let _ = out.flush();
             return Ok(());
         }
     }

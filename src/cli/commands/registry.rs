@@ -20,7 +20,7 @@ use berth::image::reference::Reference;
 
 use super::Ctx;
 use super::credentials::{self, ConfigFile, Credentials};
-use crate::client::{ClientError, empty, encode_path, json_body, next_chunk, query};
+use crate::client::{empty, encode_path, json_body, query};
 use crate::error::CliError;
 
 // ---------------------------------------------------------------- pull
@@ -70,18 +70,7 @@ pub async fn pull(ctx: &Ctx, args: PullArgs) -> Result<(), CliError> {
         q.push(("platform", p.to_string()));
     }
     let path = format!("/images/create{}", query(&q));
-    let auth = auth_header(&reference.domain)?;
-    let resp = ctx
-        .client
-        .send_with_headers(
-            Method::POST,
-            &path,
-            empty(),
-            None,
-            &[("X-Registry-Auth", auth)],
-        )
-        .await?;
-    show_progress(&path, resp.into_body(), args.quiet).await?;
+    post_with_progress(ctx, &path, &reference.domain, args.quiet).await?;
     super::print_out(&format!("{reference}\n"));
     Ok(())
 }
@@ -126,18 +115,7 @@ pub async fn push(ctx: &Ctx, args: PushArgs) -> Result<(), CliError> {
         encode_path(&reference.familiar_name()),
         query(&[("tag", tag)])
     );
-    let auth = auth_header(&reference.domain)?;
-    let resp = ctx
-        .client
-        .send_with_headers(
-            Method::POST,
-            &path,
-            empty(),
-            None,
-            &[("X-Registry-Auth", auth)],
-        )
-        .await?;
-    show_progress(&path, resp.into_body(), args.quiet).await?;
+    post_with_progress(ctx, &path, &reference.domain, args.quiet).await?;
     if args.quiet {
         super::print_out(&format!("{reference}\n"));
     }
@@ -502,11 +480,33 @@ fn bytes_style() -> ProgressStyle {
     .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
+/// POSTs `path` (a pull or push) with the stored credentials for `domain` in
+/// `X-Registry-Auth`, then shows the progress stream to its end.
+async fn post_with_progress(
+    ctx: &Ctx,
+    path: &str,
+    domain: &str,
+    quiet: bool,
+) -> Result<(), CliError> {
+    let auth = auth_header(domain)?;
+    let resp = ctx
+        .client
+        .send_with_headers(
+            Method::POST,
+            path,
+            empty(),
+            None,
+            &[("X-Registry-Auth", auth)],
+        )
+        .await?;
+    show_progress(path, resp.into_body(), quiet).await
+}
+
 /// Reads the JSON progress stream to its end, drawing it; the first error
 /// message ends the command with that message (exit 1).
 async fn show_progress(path: &str, mut body: Incoming, quiet: bool) -> Result<(), CliError> {
     let mut display = Display::new(quiet);
-    let result = read_messages(path, &mut body, |msg| {
+    let result = super::read_json_messages(path, &mut body, |msg: &JsonMessage| {
         if let Some(failure) = msg.failure() {
             return Err(CliError::Status {
                 code: 1,
@@ -519,46 +519,6 @@ async fn show_progress(path: &str, mut body: Incoming, quiet: bool) -> Result<()
     .await;
     display.finish();
     result
-}
-
-/// Feeds each complete message of a concatenated-JSON body to `each`.
-async fn read_messages(
-    path: &str,
-    body: &mut Incoming,
-    mut each: impl FnMut(&JsonMessage) -> Result<(), CliError>,
-) -> Result<(), CliError> {
-    let mut buf: Vec<u8> = Vec::new();
-    loop {
-        let chunk = next_chunk(path, body).await?;
-        let done = chunk.is_none();
-        if let Some(c) = chunk {
-            buf.extend_from_slice(&c);
-        }
-        let mut stream = serde_json::Deserializer::from_slice(&buf).into_iter::<JsonMessage>();
-        let mut consumed = 0;
-        loop {
-            match stream.next() {
-                Some(Ok(msg)) => {
-                    consumed = stream.byte_offset();
-                    each(&msg)?;
-                }
-                // An incomplete message waits for more bytes.
-                Some(Err(e)) if e.is_eof() && !done => break,
-                Some(Err(source)) => {
-                    return Err(ClientError::Decode {
-                        path: path.to_string(),
-                        source,
-                    }
-                    .into());
-                }
-                None => break,
-            }
-        }
-        buf.drain(..consumed);
-        if done {
-            return Ok(());
-        }
-    }
 }
 
 #[cfg(test)]

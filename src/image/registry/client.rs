@@ -394,6 +394,22 @@ impl Session {
         }
     }
 
+    /// [`send`](Self::send), with any status but `want` turned into the registry's error.
+    async fn send_expecting(
+        &self,
+        want: StatusCode,
+        method: Method,
+        url: &str,
+        headers: &[(header::HeaderName, String)],
+        body: ReqBody,
+    ) -> Result<Response<Incoming>, RegistryError> {
+        let resp = self.send(method, url, headers, body).await?;
+        if resp.status() != want {
+            return Err(status_error(resp).await);
+        }
+        Ok(resp)
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -580,16 +596,14 @@ impl Session {
     pub async fn start_upload(&self) -> Result<String, RegistryError> {
         let url = self.url("blobs/uploads/");
         let resp = self
-            .send(
+            .send_expecting(
+                StatusCode::ACCEPTED,
                 Method::POST,
                 &url,
                 &[(header::CONTENT_LENGTH, "0".into())],
                 transport::empty(),
             )
             .await?;
-        if resp.status() != StatusCode::ACCEPTED {
-            return Err(status_error(resp).await);
-        }
         self.location(&resp, &url)
     }
 
@@ -610,24 +624,17 @@ impl Session {
                 .map_err(|e| RegistryError::from(crate::image::ImageError::io_at(path, e)))
         };
         let octet = (header::CONTENT_TYPE, "application/octet-stream".to_string());
-        let with_digest = |loc: &str| {
-            let sep = if loc.contains('?') { '&' } else { '?' };
-            format!("{loc}{sep}digest={}", enc(digest))
-        };
         if size <= UPLOAD_CHUNK {
             let f: tokio::fs::File = open().await?;
-            let url = with_digest(&location);
-            let resp = self
-                .send(
-                    Method::PUT,
-                    &url,
-                    &[octet, (header::CONTENT_LENGTH, size.to_string())],
-                    transport::file(f, size, Some(sent)),
-                )
-                .await?;
-            if resp.status() != StatusCode::CREATED {
-                return Err(status_error(resp).await);
-            }
+            let url = with_digest(&location, digest);
+            self.send_expecting(
+                StatusCode::CREATED,
+                Method::PUT,
+                &url,
+                &[octet, (header::CONTENT_LENGTH, size.to_string())],
+                transport::file(f, size, Some(sent)),
+            )
+            .await?;
             return Ok(());
         }
         let mut offset = 0u64;
@@ -638,7 +645,8 @@ impl Session {
                 .await
                 .map_err(|e| crate::image::ImageError::io_at(path, e))?;
             let resp = self
-                .send(
+                .send_expecting(
+                    StatusCode::ACCEPTED,
                     Method::PATCH,
                     &location,
                     &[
@@ -652,24 +660,18 @@ impl Session {
                     transport::file(f, len, Some(sent.clone())),
                 )
                 .await?;
-            if resp.status() != StatusCode::ACCEPTED {
-                return Err(status_error(resp).await);
-            }
             location = self.location(&resp, &location)?;
             offset += len;
         }
-        let url = with_digest(&location);
-        let resp = self
-            .send(
-                Method::PUT,
-                &url,
-                &[(header::CONTENT_LENGTH, "0".into())],
-                transport::empty(),
-            )
-            .await?;
-        if resp.status() != StatusCode::CREATED {
-            return Err(status_error(resp).await);
-        }
+        let url = with_digest(&location, digest);
+        self.send_expecting(
+            StatusCode::CREATED,
+            Method::PUT,
+            &url,
+            &[(header::CONTENT_LENGTH, "0".into())],
+            transport::empty(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -679,23 +681,19 @@ impl Session {
             return Ok(());
         }
         let location = self.start_upload().await?;
-        let sep = if location.contains('?') { '&' } else { '?' };
-        let url = format!("{location}{sep}digest={}", enc(digest));
+        let url = with_digest(&location, digest);
         let len = bytes.len();
-        let resp = self
-            .send(
-                Method::PUT,
-                &url,
-                &[
-                    (header::CONTENT_TYPE, "application/octet-stream".into()),
-                    (header::CONTENT_LENGTH, len.to_string()),
-                ],
-                transport::bytes(Bytes::from(bytes)),
-            )
-            .await?;
-        if resp.status() != StatusCode::CREATED {
-            return Err(status_error(resp).await);
-        }
+        self.send_expecting(
+            StatusCode::CREATED,
+            Method::PUT,
+            &url,
+            &[
+                (header::CONTENT_TYPE, "application/octet-stream".into()),
+                (header::CONTENT_LENGTH, len.to_string()),
+            ],
+            transport::bytes(Bytes::from(bytes)),
+        )
+        .await?;
         Ok(())
     }
 
@@ -710,7 +708,8 @@ impl Session {
         let computed = sha256_digest(&bytes);
         let len = bytes.len();
         let resp = self
-            .send(
+            .send_expecting(
+                StatusCode::CREATED,
                 Method::PUT,
                 &url,
                 &[
@@ -720,9 +719,6 @@ impl Session {
                 transport::bytes(Bytes::from(bytes)),
             )
             .await?;
-        if resp.status() != StatusCode::CREATED {
-            return Err(status_error(resp).await);
-        }
         Ok(resp
             .headers()
             .get("docker-content-digest")
@@ -751,6 +747,12 @@ impl Session {
             .map_err(|e| RegistryError::Invalid(format!("invalid tag list: {e}")))?;
         Ok(t.tags.unwrap_or_default())
     }
+}
+
+/// `location` (an upload's URL) with `digest=` added to its query: the closing `PUT`.
+fn with_digest(location: &str, digest: &str) -> String {
+    let sep = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{sep}digest={}", enc(digest))
 }
 
 #[cfg(test)]
