@@ -2,10 +2,11 @@
 //! and [`follow`] (keeps reading as the supervisor writes and rotates).
 //!
 //! Both take a consistent snapshot of the files first: the current file is
-//! opened, then every rotated file, then the current path is checked to
-//! still name the file opened first (else a rotation ran meanwhile and the
-//! snapshot is retried). Open descriptors keep their data readable even if
-//! the writer renames, compresses or drops the files afterwards.
+//! opened, then every rotated file, then the listing, every rotated path and
+//! the current path are checked to still name the files opened (else a
+//! rotation ran meanwhile and the snapshot is retried). Open descriptors
+//! keep their data readable even if the writer renames, compresses or drops
+//! the files afterwards.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -37,6 +38,8 @@ struct Opened {
     path: PathBuf,
     file: File,
     gz: bool,
+    /// This file's own identity.
+    own: Ident,
     /// The file this one holds the lines of (a `.gz`'s source), when known.
     ident: Option<Ident>,
 }
@@ -111,52 +114,90 @@ fn rotated_numbers(dir: &Path, id: &str) -> Result<Vec<u32>, LoggingError> {
     Ok(nums)
 }
 
+/// A test hook, given the number of the rotated file just opened.
+#[cfg(test)]
+type OpenHook = Option<Box<dyn FnMut(u32)>>;
+
+#[cfg(test)]
+thread_local! {
+    /// Runs after [`snapshot`] opened each rotated file, so a test can
+    /// replay a rotation that races with the snapshot.
+    static AFTER_ROTATED_OPEN: std::cell::RefCell<OpenHook> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Opens rotated file number `n` (the plain file wins: a `.gz` beside it
+/// may still be written).
+fn open_rotated(dir: &Path, id: &str, n: u32) -> Result<Option<Opened>, LoggingError> {
+    let plain = super::jsonfile::rotated_path(dir, id, n, false);
+    let gz = super::jsonfile::rotated_path(dir, id, n, true);
+    let (path, file, is_gz) = match open_opt(&plain)? {
+        Some(file) => (plain, file, false),
+        None => match open_opt(&gz)? {
+            Some(file) => (gz, file, true),
+            None => return Ok(None),
+        },
+    };
+    let own = ident(&file.metadata().map_err(io_err(&path))?);
+    let source = if is_gz { gz_source(&file) } else { Some(own) };
+    Ok(Some(Opened {
+        path,
+        file,
+        gz: is_gz,
+        own,
+        ident: source,
+    }))
+}
+
 fn snapshot(dir: &Path, id: &str) -> Result<Snapshot, LoggingError> {
     let path = log_path(dir, id);
     loop {
         let current = match open_opt(&path)? {
             Some(file) => {
-                let m = file.metadata().map_err(io_err(&path))?;
+                let own = ident(&file.metadata().map_err(io_err(&path))?);
                 Some(Opened {
                     path: path.clone(),
                     file,
                     gz: false,
-                    ident: Some(ident(&m)),
+                    own,
+                    ident: Some(own),
                 })
             }
             None => None,
         };
+        let numbers = rotated_numbers(dir, id)?;
         let mut rotated = Vec::new();
         let mut raced = false;
-        for n in rotated_numbers(dir, id)? {
-            // The plain file wins: a `.gz` beside it may still be written.
-            let plain = super::jsonfile::rotated_path(dir, id, n, false);
-            let gz = super::jsonfile::rotated_path(dir, id, n, true);
-            let opened = match open_opt(&plain)? {
-                Some(file) => {
-                    let m = file.metadata().map_err(io_err(&plain))?;
-                    Some(Opened {
-                        path: plain,
-                        file,
-                        gz: false,
-                        ident: Some(ident(&m)),
-                    })
-                }
-                None => open_opt(&gz)?.map(|file| Opened {
-                    ident: gz_source(&file),
-                    path: gz,
-                    file,
-                    gz: true,
-                }),
-            };
-            match opened {
+        for &n in &numbers {
+            match open_rotated(dir, id, n)? {
                 Some(o) => rotated.push(o),
                 None => raced = true,
+            }
+            #[cfg(test)]
+            AFTER_ROTATED_OPEN.with_borrow_mut(|hook| {
+                if let Some(hook) = hook {
+                    hook(n);
+                }
+            });
+        }
+        // A rotation first shifts `.n` to `.n+1`, oldest first, and only
+        // then renames the current file: opens that overlap the shift can
+        // see a file twice (at `.n`, then moved to `.n+1`) and miss another
+        // while the current file looks unchanged. So every path must still
+        // name what was opened from it, and the listing must be the same.
+        if raced || rotated_numbers(dir, id)? != numbers {
+            continue;
+        }
+        let mut moved = false;
+        for o in &rotated {
+            if stat_ident(&o.path)? != Some(o.own) {
+                moved = true;
+                break;
             }
         }
         rotated.reverse();
         let now = stat_ident(&path)?;
-        if !raced && now == current.as_ref().and_then(|c| c.ident) {
+        if !moved && now == current.as_ref().map(|c| c.own) {
             return Ok(Snapshot { rotated, current });
         }
     }
@@ -440,11 +481,10 @@ impl Live {
         o.file
             .seek(SeekFrom::Start(start))
             .map_err(io_err(&o.path))?;
-        let ident = o.ident.expect("current files are plain");
         Ok(Live {
             path: o.path,
             reader: BufReader::new(o.file),
-            ident,
+            ident: o.own,
             buf: Vec::new(),
         })
     }
@@ -474,9 +514,27 @@ pub struct Follower {
     /// The newest rotated file already read or queued: when there is no
     /// live file (the writer renamed it and has not created the next one
     /// yet), the next switch must not queue that file or older ones again.
-    last_rotated: Option<Ident>,
+    last_rotated: Option<Mark>,
     rotated_seen: bool,
     done: bool,
+}
+
+/// A file a [`Follower`] has read or queued, held open: its inode cannot be
+/// freed and reused by a newer file (the writer removes a rotated file once
+/// gzipped) while the follower places files by it.
+struct Mark {
+    /// The file's own identity; `.gz` files made from it name it as source.
+    ident: Ident,
+    _held: File,
+}
+
+impl Mark {
+    fn of(o: &Opened) -> Result<Mark, LoggingError> {
+        Ok(Mark {
+            ident: o.own,
+            _held: o.file.try_clone().map_err(io_err(&o.path))?,
+        })
+    }
 }
 
 /// Reads the log like [`read_logs`], then keeps waiting for new entries,
@@ -492,7 +550,7 @@ pub fn follow(
     stopped: impl FnMut() -> bool + Send + 'static,
 ) -> Result<Follower, LoggingError> {
     let snap = snapshot(state_dir, id)?;
-    let last_rotated = snap.rotated.iter().rev().find_map(|o| o.ident);
+    let last_rotated = snap.rotated.last().map(Mark::of).transpose()?;
     let (segs, current) = plan(snap, opts.tail)?;
     Ok(Follower {
         dir: state_dir.to_owned(),
@@ -511,27 +569,37 @@ impl Follower {
     /// Moves on from the live file, which was rotated away and read to its
     /// end: queues the files rotated after it, then goes live on the new one.
     fn switch(&mut self) -> Result<(), LoggingError> {
-        // Holding the old file open keeps its inode from being reused, so
-        // no file newer than it can carry its identity; older `.gz` files
-        // may name the same inode (freed and reused before): take the newest.
-        let old = self.live.as_ref().map(|l| l.ident).or(self.last_rotated);
-        let snap = snapshot(&self.dir, &self.id)?;
-        self.live = None;
+        // The old file (live or marked) is held open, so no file newer
+        // than it can carry its identity, as itself or as a `.gz`'s source;
+        // older `.gz` files may name the same inode (freed and reused
+        // before it): take the newest.
+        let old = match (&self.live, &self.last_rotated) {
+            (Some(l), _) => Some(l.ident),
+            (None, m) => m.as_ref().map(|m| m.ident),
+        };
+        let mut snap = snapshot(&self.dir, &self.id)?;
         // Files older than (and including) ours were read already; if ours
         // is gone (dropped as the oldest), every rotated file is newer.
-        let newer = match snap
-            .rotated
-            .iter()
-            .rposition(|o| o.ident.is_some() && o.ident == old)
-        {
+        let newer = match old.and_then(|old| {
+            snap.rotated
+                .iter()
+                .rposition(|o| o.own == old || o.ident == Some(old))
+        }) {
             Some(i) => i + 1,
             None => 0,
         };
-        self.last_rotated = old;
-        for o in snap.rotated.into_iter().skip(newer) {
-            if o.ident.is_some() {
-                self.last_rotated = o.ident;
-            }
+        let newer = snap.rotated.split_off(newer);
+        // The newest file read or queued becomes the mark.
+        let old_live = self.live.take();
+        if let Some(o) = newer.last() {
+            self.last_rotated = Some(Mark::of(o)?);
+        } else if let Some(l) = old_live {
+            self.last_rotated = Some(Mark {
+                ident: l.ident,
+                _held: l.reader.into_inner(),
+            });
+        }
+        for o in newer {
             self.queue.push_back(Segment::new(o, Start::Offset(0))?);
         }
         self.live = snap.current.map(|c| Live::new(c, 0)).transpose()?;
@@ -648,6 +716,20 @@ mod tests {
                     .unwrap()
             })
             .collect()
+    }
+
+    /// `got` as runs of consecutive numbers ("45-650 628-3049"), so a
+    /// failure shows what was lost, repeated or reordered.
+    fn runs(got: &[usize]) -> String {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for i in 1..=got.len() {
+            if i == got.len() || got[i] != got[i - 1] + 1 {
+                out.push(format!("{}-{}", got[start], got[i - 1]));
+                start = i;
+            }
+        }
+        out.join(" ")
     }
 
     fn opts(tail: Option<usize>) -> ReadOptions {
@@ -794,12 +876,7 @@ mod tests {
             let got = numbers(f);
             writer.join().unwrap();
             let want: Vec<usize> = (45..3050).collect();
-            let first_diff = got.iter().zip(&want).position(|(a, b)| a != b);
-            assert_eq!(
-                (got.len(), first_diff),
-                (want.len(), None),
-                "compress {compress}"
-            );
+            assert!(got == want, "compress {compress}: got {}", runs(&got));
         }
     }
 
@@ -850,6 +927,70 @@ mod tests {
         put(&cur, 1);
         assert_eq!(next(), [1]);
         assert_eq!(next(), [2]);
+        assert_eq!(next(), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn follow_switching_while_the_writer_shifts_rotated_files_reads_each_once() {
+        // A lagging follower switches while a rotation shifts `.n` to
+        // `.n+1` (oldest first) and has not renamed the current file yet.
+        // The snapshot hook replays the shift between opening `.2` and
+        // `.3`: read at face value, `.2` and `.3` are the same file and the
+        // follower's old file is missing (CI saw a file repeated or lost).
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_owned();
+        let put = |path: &Path, i: usize| {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap();
+            writeln!(
+                f,
+                r#"{{"log":"line {i:07}\n","stream":"stdout","time":"2026-01-01T00:00:00.000000000Z"}}"#
+            )
+            .unwrap();
+        };
+        let cur = log_path(&d, "c");
+        let rot = |n| super::super::jsonfile::rotated_path(&d, "c", n, false);
+        let shift = |top: u32| {
+            for n in (1..=top).rev() {
+                std::fs::rename(rot(n), rot(n + 1)).unwrap();
+            }
+        };
+        put(&cur, 0);
+        let stopped = Arc::new(AtomicBool::new(false));
+        let flag = stopped.clone();
+        let mut f = follow(&d, "c", &opts(None), move || flag.load(Ordering::SeqCst)).unwrap();
+        let mut next = || numbers(f.by_ref().take(1));
+        assert_eq!(next(), [0]);
+        // Three rotations while the follower is away: `.3` is the file it
+        // reads (line 0), then `.2` (1), `.1` (2) and the current file (3).
+        for (i, top) in [(1, 0), (2, 1), (3, 2)] {
+            shift(top);
+            std::fs::rename(&cur, rot(1)).unwrap();
+            put(&cur, i);
+        }
+        let (d2, mut fired) = (d.clone(), false);
+        AFTER_ROTATED_OPEN.set(Some(Box::new(move |n| {
+            if n == 2 && !fired {
+                fired = true;
+                for n in (1..=3).rev() {
+                    let rot = |n| super::super::jsonfile::rotated_path(&d2, "c", n, false);
+                    std::fs::rename(rot(n), rot(n + 1)).unwrap();
+                }
+            }
+        })));
+        assert_eq!(next(), [1]);
+        assert_eq!(next(), [2]);
+        assert_eq!(next(), [3]);
+        AFTER_ROTATED_OPEN.set(None);
+        // The writer finishes that rotation.
+        std::fs::rename(&cur, rot(1)).unwrap();
+        put(&cur, 4);
+        stopped.store(true, Ordering::SeqCst);
+        assert_eq!(next(), [4]);
         assert_eq!(next(), Vec::<usize>::new());
     }
 
