@@ -17,8 +17,7 @@ use berth::api::{API_VERSION, ErrorClass, MIN_API_VERSION};
 
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{
-    archive, build, containers, exec, images, logs, networks, registry, resources, system,
-    volumes,
+    archive, build, containers, exec, images, logs, networks, registry, resources, system, volumes,
 };
 use crate::http::{self, Body, Query, error_response};
 use crate::services::Services;
