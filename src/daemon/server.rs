@@ -160,6 +160,11 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
         (&Method::GET, ["info"]) => Ok(system::info(svc)),
 
         (&Method::GET, ["images", "json"]) => images::list(svc, &q).await,
+        (&Method::POST, ["images", "prune"]) => crate::handlers::prune::images(svc, &q).await,
+        (&Method::POST, ["containers", "prune"]) => {
+            crate::handlers::prune::containers(svc, &q).await
+        }
+        (&Method::GET, ["system", "df"]) => crate::handlers::prune::df(svc).await,
         (&Method::POST, ["images", "load"]) => images::load(svc, req.into_body()).await,
         (&Method::GET, ["images", "get"]) => images::save(svc, q.all("names").to_vec()).await,
         (&Method::POST, ["images", "create"]) if q.get("fromImage").is_some() => {

@@ -1275,9 +1275,14 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> ApiResult<()> {
     atomic_write(path, &bytes).map_err(|e| io_err("writing", path, e))
 }
 
-/// Resolves the image of a create request, off the async threads.
-pub async fn resolve_image(images: &ImageStore, name: &str) -> ApiResult<ResolvedImage> {
+/// Resolves the image of a create request, off the async threads. Keep the
+/// pin until the container is in the table: image prune leaves a pinned
+/// image alone, so a `run` racing a prune never loses its image.
+pub async fn resolve_image(
+    images: &ImageStore,
+    name: &str,
+) -> ApiResult<(ResolvedImage, berth::image::store::prune::ImagePin)> {
     let images = images.clone();
     let name = name.to_owned();
-    Ok(tokio::task::spawn_blocking(move || images.resolve(&name)).await??)
+    Ok(tokio::task::spawn_blocking(move || images.resolve_pinned(&name)).await??)
 }

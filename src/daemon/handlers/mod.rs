@@ -8,6 +8,7 @@ pub mod exec;
 pub mod images;
 pub mod logs;
 pub mod networks;
+pub mod prune;
 pub mod registry;
 pub mod resources;
 pub mod system;
