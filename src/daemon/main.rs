@@ -12,6 +12,7 @@ mod error;
 mod execs;
 mod handlers;
 mod http;
+mod info;
 mod lock;
 mod network;
 mod prune;
@@ -78,6 +79,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("invalid log configuration: {e}"))?;
     let _lock = lock::DataRootLock::acquire(&config.data_root)?;
     let images = ImageStore::open(&config.data_root)?;
+    let engine_id = info::load_or_create_engine_id(&config.data_root)?;
     // Contexts and step scratch dirs of builds a previous daemon did not finish.
     build::context::sweep(&config.data_root.join("build")).context("sweeping unfinished builds")?;
     let exe = supervisor_binary()?;
@@ -109,6 +111,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     );
     let svc = Arc::new(Services {
         config: config.clone(),
+        engine_id,
         images,
         containers,
         networks,
