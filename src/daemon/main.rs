@@ -9,6 +9,7 @@ mod config;
 mod containers;
 mod disk_usage;
 mod error;
+mod events;
 mod execs;
 mod handlers;
 mod http;
@@ -109,14 +110,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
         config_file = ?config.config_file,
         "berthd is serving the Docker Engine API"
     );
+    let events = containers.events.clone();
     let svc = Arc::new(Services {
         config: config.clone(),
         engine_id,
         images,
+        events: events.clone(),
         containers,
         networks,
         stats: Arc::new(stats::Collector::new()),
-        execs: Arc::new(execs::ExecService::new(exe)),
+        execs: Arc::new(execs::ExecService::new(exe, events)),
     });
     server::serve(listener, svc, shutdown).await;
     tracing::info!("shutting down");

@@ -17,7 +17,7 @@ use berth::api::{API_VERSION, ErrorClass, MIN_API_VERSION};
 
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{
-    archive, build, containers, exec, images, logs, networks, registry, resources, system,
+    archive, build, containers, events, exec, images, logs, networks, registry, resources, system,
     volumes,
 };
 use crate::http::{self, Body, Query, error_response};
@@ -158,6 +158,7 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
         (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(system::ping(&method)),
         (&Method::GET, ["version"]) => Ok(system::version()),
         (&Method::GET, ["info"]) => Ok(system::info(svc)),
+        (&Method::GET, ["events"]) => events::events(svc, &q).await,
 
         (&Method::GET, ["images", "json"]) => images::list(svc, &q).await,
         (&Method::POST, ["images", "prune"]) => crate::handlers::prune::images(svc, &q).await,

@@ -23,6 +23,8 @@ pub struct Services {
     pub containers: Arc<ContainerService>,
     /// Networks and the containers' sandboxes.
     pub networks: Arc<NetworkService>,
+    /// The event bus behind `GET /events`.
+    pub events: Arc<crate::events::Events>,
     /// Containers' last statistics samples.
     pub stats: Arc<Collector>,
     /// Exec instances.

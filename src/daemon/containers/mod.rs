@@ -48,6 +48,8 @@ pub struct ContainerService {
     networks: Arc<NetworkService>,
     /// Volumes, which containers reference and `rm -v` removes.
     volumes: Arc<crate::volumes::VolumeService>,
+    /// The event bus lifecycle changes are published to.
+    pub events: Arc<crate::events::Events>,
 }
 
 /// How containers get their cgroups.
@@ -128,6 +130,7 @@ impl ContainerService {
             table: RwLock::new(HashMap::new()),
             networks,
             volumes: Arc::new(crate::volumes::VolumeService::open(data_root)?),
+            events: Arc::new(crate::events::Events::new()),
         };
         for entry in std::fs::read_dir(&svc.data_dir)? {
             let path = entry?.path();
@@ -294,6 +297,7 @@ impl ContainerService {
             return Err(name_conflict(&c.def.name, &other.def.id));
         }
         table.insert(id, c.clone());
+        self.events.container(&c, "create", &[]);
         Ok((c, warnings))
     }
 
@@ -385,7 +389,11 @@ impl ContainerService {
         timeout: Option<i64>,
     ) -> ApiResult<bool> {
         let _op = c.op.lock().await;
-        self.stop_locked(c, timeout).await
+        let stopped = self.stop_locked(c, timeout).await?;
+        if stopped {
+            self.events.container(c, "stop", &[]);
+        }
+        Ok(stopped)
     }
 
     /// `POST /containers/{id}/restart?t=`: stop (if running) then start, as
@@ -398,12 +406,18 @@ impl ContainerService {
         let result = {
             let _op = c.op.lock().await;
             match self.stop_locked(c, timeout).await {
-                Ok(_) => self.start_locked(c).await.map(drop),
+                Ok(stopped) => {
+                    if stopped {
+                        self.events.container(c, "stop", &[]);
+                    }
+                    self.start_locked(c).await.map(drop)
+                }
                 Err(e) => Err(e),
             }
         };
-        if result.is_err() {
-            self.auto_remove(c).await;
+        match &result {
+            Ok(()) => self.events.container(c, "restart", &[]),
+            Err(_) => self.auto_remove(c).await,
         }
         result
     }
@@ -487,6 +501,7 @@ impl ContainerService {
                 c.control.send_replace(Some(started.control));
                 tokio::spawn(self.clone().pump(c.clone(), started.events, run));
                 self.copied_up(c);
+                self.events.container(c, "start", &[]);
                 Ok(true)
             }
             Err(e) => {
@@ -624,7 +639,11 @@ impl ContainerService {
             mac: cfg.mac_address.clone(),
             dns: spec.etc.dns.clone(),
         };
+        let joined: Vec<NetworkRecord> = req.networks.iter().map(|(r, _)| r.clone()).collect();
         let sb = self.networks.setup(req).await?;
+        for r in &joined {
+            self.events.network(r, "connect", Some(&c.def.id));
+        }
         match self.link_hosts(c) {
             Ok(lines) => spec.etc.extra_hosts.extend(lines),
             Err(e) => {
@@ -729,6 +748,7 @@ impl ContainerService {
         }
         if c.state().status == Status::Running {
             self.networks.attach(&c.def.id, net, &settings).await?;
+            self.events.network(net, "connect", Some(&c.def.id));
         }
         nets.insert(net.name.clone(), settings);
         write_json(&c.state_dir.join(NETWORKS_FILE), &nets)?;
@@ -765,6 +785,7 @@ impl ContainerService {
         }
         write_json(&c.state_dir.join(NETWORKS_FILE), &nets)?;
         *c.networks.lock().expect("networks lock") = nets;
+        self.events.network(net, "disconnect", Some(&c.def.id));
         Ok(())
     }
 
@@ -860,12 +881,26 @@ impl ContainerService {
         self.record_exit(&c, code, finished_at, error, oom_killed);
         // As dockerd: stopped first, network released right after; a start
         // in between makes a new run, which this one leaves alone.
-        if let Some(run) = run
-            && let Err(e) = self.networks.teardown_run(&c.def.id, &run).await
-        {
-            tracing::warn!(id = %c.def.id, error = %e, "tearing down the container's network");
+        if let Some(run) = run {
+            match self.networks.teardown_run(&c.def.id, &run).await {
+                Ok(()) => self.disconnected(&c),
+                Err(e) => {
+                    tracing::warn!(id = %c.def.id, error = %e, "tearing down the container's network")
+                }
+            }
         }
         self.auto_remove(&c).await;
+    }
+
+    /// Publishes `disconnect` for each bridge network `c` left.
+    fn disconnected(&self, c: &Container) {
+        for name in c.networks().keys() {
+            if let Ok(r) = self.networks.get(name)
+                && r.driver == Driver::Bridge
+            {
+                self.events.network(&r, "disconnect", Some(&c.def.id));
+            }
+        }
     }
 
     /// Marks `c` exited and wakes everyone waiting for that.
@@ -889,6 +924,11 @@ impl ContainerService {
         }) {
             tracing::error!(id = %c.def.id, error = %e, "recording container exit");
         }
+        if oom_killed {
+            self.events.container(c, "oom", &[]);
+        }
+        self.events
+            .container(c, "die", &[("exitCode", &code.to_string())]);
         // After the state: whoever finds no control handle also finds it exited.
         c.control.send_replace(None);
         c.attached.lock().expect("attach lock").clear();
@@ -980,6 +1020,8 @@ impl ContainerService {
             return Err(not_running(&c.def.id));
         };
         ctl.signal(signal).await?;
+        self.events
+            .container(c, "kill", &[("signal", &signal.to_string())]);
         let custom_stop = c
             .def
             .config
@@ -1031,6 +1073,7 @@ impl ContainerService {
                 )
             })?;
         self.set_state(c, |st| st.paused = true)?;
+        self.events.container(c, "pause", &[]);
         tracing::info!(id = %c.def.id, "container paused");
         Ok(())
     }
@@ -1056,6 +1099,7 @@ impl ContainerService {
                 )
             })?;
         self.set_state(c, |st| st.paused = false)?;
+        self.events.container(c, "unpause", &[]);
         tracing::info!(id = %c.def.id, "container unpaused");
         Ok(())
     }
@@ -1183,6 +1227,7 @@ impl ContainerService {
             }
         }
         self.table.write().expect("table lock").remove(&c.def.id);
+        self.events.container(c, "destroy", &[]);
         let code = c.state().exit_code;
         for w in c.removal_waiters.lock().expect("waiter lock").drain(..) {
             let _ = w.send(code);
@@ -1236,6 +1281,8 @@ impl ContainerService {
         }
         // The embedded DNS answers for the new name from now on.
         self.networks.rename(&c.def.id, new_name).await?;
+        self.events
+            .container(c, "rename", &[("oldName", &format!("/{old_name}"))]);
         tracing::info!(id = %c.def.id, from = %old_name, to = %new_name, "container renamed");
         Ok(())
     }

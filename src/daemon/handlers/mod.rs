@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod build;
 pub mod containers;
+pub mod events;
 pub mod exec;
 pub mod images;
 pub mod logs;
