@@ -89,6 +89,8 @@ enum Command {
     Version(system::VersionArgs),
     /// Display system-wide information
     Info(system::InfoArgs),
+    /// Get real time events from the server
+    Events(commands::events::EventsArgs),
     /// Manage Docker
     #[command(subcommand)]
     System(SystemCommand),
@@ -229,6 +231,8 @@ enum ImageCommand {
 enum SystemCommand {
     /// Display system-wide information
     Info(system::InfoArgs),
+    /// Get real time events from the server
+    Events(commands::events::EventsArgs),
 }
 
 async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
@@ -267,6 +271,9 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Inspect(a) => image::inspect(ctx, a).await,
         Command::Version(a) => system::version(ctx, a).await,
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(ctx, a).await,
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
+            commands::events::events(ctx, a).await
+        }
         Command::Network(c) => network::dispatch(ctx, c).await,
         Command::Volume(c) => commands::volume::volume(ctx, c).await,
         Command::Build(a) => commands::build::build(ctx, *a, "build").await,

@@ -6,6 +6,7 @@ pub mod build;
 pub mod container;
 pub mod cp;
 pub mod credentials;
+pub mod events;
 pub mod exec;
 pub mod image;
 pub mod lifecycle;
