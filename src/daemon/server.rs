@@ -241,7 +241,10 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
                 (&Method::GET, ["archive"]) => archive::get(c, id, &q).await,
                 (&Method::HEAD, ["archive"]) => archive::head(c, id, &q).await,
                 (&Method::PUT, ["archive"]) => archive::put(c, id, &q, req.into_body()).await,
-                (&Method::GET, ["export"]) => archive::export(c).await,
+                (&Method::GET, ["export"]) => {
+                    svc.events.container(&c, "export", &[]);
+                    archive::export(c).await
+                }
                 (&Method::GET, ["logs"]) => logs::logs(c, &q).await,
                 (&Method::POST, ["start"]) => containers::start(svc, c).await,
                 (&Method::POST, ["stop"]) => containers::stop(svc, c, &q).await,
@@ -250,7 +253,10 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
                 (&Method::POST, ["resize"]) => containers::resize(c, &q).await,
                 (&Method::POST, ["kill"]) => containers::kill(svc, c, id, &q).await,
                 (&Method::POST, ["wait"]) => containers::wait(c, &q).await,
-                (&Method::POST, ["attach"]) => containers::attach(c, &q, req).await,
+                (&Method::POST, ["attach"]) => {
+                    svc.events.container(&c, "attach", &[]);
+                    containers::attach(c, &q, req).await
+                }
                 (&Method::POST, ["exec"]) => exec::create(svc, c, id, req.into_body()).await,
                 (&Method::POST, ["pause"]) => resources::pause(svc, c).await,
                 (&Method::POST, ["unpause"]) => resources::unpause(svc, c).await,
