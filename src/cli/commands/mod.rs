@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod mountflags;
 pub mod network;
+pub mod prune;
 pub mod ps;
 pub mod registry;
 pub mod resources;
