@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -260,4 +261,73 @@ fn cli_prints_dockers_lines_and_templates() {
         ),
     );
     assert_eq!(ids, "volume create berthevvol\nvolume destroy berthevvol\n");
+}
+
+#[test]
+fn volume_mounts_and_the_live_stream() {
+    let d = TestDaemon::start();
+    d.load_busybox("busybox:latest");
+    // Live: subscribed before the operation, no `until`; read until the
+    // event arrives, then hang up.
+    let mut live = std::os::unix::net::UnixStream::connect(d.socket_path()).unwrap();
+    let f = enc(&json!({"type": ["volume"], "volume": ["berthlive"]}));
+    write!(
+        live,
+        "GET /v1.41/events?filters={f} HTTP/1.1\r\nHost: berth\r\n\r\n"
+    )
+    .unwrap();
+    // The headers arrive first: the subscription exists once they do.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = live.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "stream closed early: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    let since = now();
+    let resp = d.api_post_json(
+        "/v1.41/containers/create?name=berth-evm",
+        &json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": ["berthlive:/v:ro"]}}),
+    );
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    let id = resp.json()["Id"].as_str().unwrap().to_owned();
+    live.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    while !String::from_utf8_lossy(&got).contains("\"Action\":\"create\"") {
+        let n = live.read(&mut buf).expect("the live event within a minute");
+        assert!(n > 0, "stream closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    drop(live);
+    assert_eq!(
+        d.api_post(&format!("/v1.41/containers/{id}/start"), b"")
+            .status,
+        204
+    );
+    let wait = d.api_post(&format!("/v1.41/containers/{id}/wait"), b"");
+    assert_eq!(wait.json()["StatusCode"], 0);
+    let until = now();
+    let f = enc(&json!({"type": ["volume"]}));
+    let vols = events(&d, &format!("since={since}&until={until}&filters={f}"));
+    let seen: Vec<(&str, &Value)> = vols
+        .iter()
+        .map(|e| (e["Action"].as_str().unwrap(), &e["Actor"]["Attributes"]))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("create", &json!({"driver": "local"})),
+            (
+                "mount",
+                &json!({"container": id, "destination": "/v", "driver": "local",
+                    "propagation": "", "read/write": "false"})
+            ),
+            ("unmount", &json!({"container": id, "driver": "local"})),
+        ],
+        "{vols:#?}"
+    );
 }

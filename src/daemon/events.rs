@@ -14,6 +14,7 @@ use berth::api::models::ImageDeleteResponseItem;
 use berth::image::ImageStore;
 
 use crate::containers::Container;
+use crate::containers::mounts::MountPointRecord;
 use crate::execs::Exec;
 use crate::network::NetworkRecord;
 
@@ -211,6 +212,17 @@ impl Events {
         let mut extra = vec![("execID", e.id.as_str())];
         extra.extend(code.as_deref().map(|c| ("exitCode", c)));
         self.container(&e.container, &action, &extra);
+    }
+
+    /// A volume's `mount` into a starting container, with dockerd's attributes.
+    pub fn volume_mount(&self, r: &MountPointRecord, container: &str) {
+        let extra = [
+            ("container", container),
+            ("destination", &r.destination),
+            ("propagation", &r.propagation),
+            ("read/write", if r.rw { "true" } else { "false" }),
+        ];
+        self.volume(&r.name, "mount", &extra);
     }
 
     /// A network event; `container` for connect and disconnect.

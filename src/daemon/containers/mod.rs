@@ -879,6 +879,7 @@ impl ContainerService {
             },
         };
         self.record_exit(&c, code, finished_at, error, oom_killed);
+        self.unmounted(&c);
         // As dockerd: stopped first, network released right after; a start
         // in between makes a new run, which this one leaves alone.
         if let Some(run) = run {
