@@ -158,3 +158,70 @@ impl ImageStore {
         vec![image_root, self.inner.snapshots.dir().to_path_buf()]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::fixture::busybox_docker_archive;
+    use crate::image::store::ImageUser;
+
+    fn store_with_busybox(reference: &str) -> (tempfile::TempDir, ImageStore) {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-prune-store-")
+            .tempdir()
+            .unwrap();
+        let store = ImageStore::open(&dir.path().join("root")).unwrap();
+        let archive = dir.path().join("busybox.tar");
+        busybox_docker_archive(&archive, reference).unwrap();
+        store
+            .load(&mut std::fs::File::open(&archive).unwrap())
+            .unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn a_pinned_image_is_refused_until_every_pin_drops() {
+        let (_dir, store) = store_with_busybox("busybox:berthpin");
+        let users = |id: &str| {
+            store.is_pinned(id).then(|| ImageUser {
+                container_id: String::new(),
+                running: true,
+            })
+        };
+        let (resolved, pin) = store.resolve_pinned("busybox:berthpin").unwrap();
+        let (_, pin2) = store.resolve_pinned(&resolved.id).unwrap();
+        assert!(store.remove("busybox:berthpin", false, &users).is_err());
+        assert!(store.remove(&resolved.id, false, &users).is_err());
+        assert!(resolved.layers[0].join("bin").is_dir());
+        drop(pin);
+        assert!(
+            store.is_pinned(&resolved.id),
+            "a second create still holds it"
+        );
+        drop(pin2);
+        assert!(!store.is_pinned(&resolved.id));
+        store.remove("busybox:berthpin", false, &users).unwrap();
+        assert!(!store.exists(&resolved.id));
+        assert!(!resolved.layers[0].exists());
+    }
+
+    #[test]
+    fn candidates_and_parts_describe_what_is_on_disk() {
+        let (_dir, store) = store_with_busybox("busybox:berthparts");
+        let cands = store.prune_candidates();
+        assert_eq!(cands.len(), 1);
+        let c = &cands[0];
+        assert!(c.tagged && !c.has_children, "{c:?}");
+        assert_eq!(c.references, ["docker.io/library/busybox:berthparts"]);
+        let parts = store.image_parts(&c.id).unwrap();
+        assert!(parts.iter().all(|p| p.exists()), "{parts:?}");
+        assert!(
+            parts
+                .iter()
+                .any(|p| p.starts_with(store.inner.snapshots.dir())),
+            "{parts:?}"
+        );
+        let dirs = store.data_dirs();
+        assert!(parts.iter().all(|p| dirs.iter().any(|d| p.starts_with(d))));
+    }
+}
