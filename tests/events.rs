@@ -331,3 +331,68 @@ fn volume_mounts_and_the_live_stream() {
         "{vols:#?}"
     );
 }
+
+#[test]
+fn prunes_publish_what_dockerd_20_10_publishes() {
+    let d = TestDaemon::start();
+    let image = d.load_busybox("busybox:latest");
+    let resp = d.api_post_json(
+        "/v1.41/containers/create?name=berth-evp",
+        &json!({"Image": "busybox", "Cmd": ["true"]}),
+    );
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    let container = resp.json()["Id"].as_str().unwrap().to_owned();
+    let net = d.api_post_json("/v1.41/networks/create", &json!({"Name": "berthevpn"}));
+    let network = net.json()["Id"].as_str().unwrap().to_owned();
+    let since = now();
+    for path in [
+        "/v1.41/containers/prune",
+        "/v1.41/images/prune?filters=%7B%22dangling%22%3A%5B%22false%22%5D%7D",
+        "/v1.41/volumes/prune",
+        "/v1.41/networks/prune",
+    ] {
+        let r = d.api_post(path, b"");
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    }
+    let evs = events(&d, &format!("since={since}&until={}", now()));
+    let seen: Vec<(&str, &str, &str)> = evs
+        .iter()
+        .map(|e| {
+            (
+                e["Type"].as_str().unwrap(),
+                e["Action"].as_str().unwrap(),
+                e["Actor"]["ID"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("container", "destroy", container.as_str()),
+            ("container", "prune", ""),
+            ("image", "untag", image.as_str()),
+            ("image", "delete", image.as_str()),
+            ("image", "prune", ""),
+            ("volume", "prune", ""),
+            ("network", "destroy", network.as_str()),
+            ("network", "prune", ""),
+        ],
+        "{evs:#?}"
+    );
+    let prune = &evs[1];
+    assert_eq!(prune["status"], "prune");
+    assert!(prune.get("id").is_none());
+    assert!(
+        prune["Actor"]["Attributes"]["reclaimed"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .is_ok()
+    );
+    let reclaimed: u64 = evs[4]["Actor"]["Attributes"]["reclaimed"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(reclaimed > 0, "{:?}", evs[4]);
+}

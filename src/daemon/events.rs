@@ -3,7 +3,7 @@
 //! shape. Live subscribers get events through a broadcast channel; the last
 //! [`RING`] events are kept so `since` can replay the recent past.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -74,7 +74,8 @@ impl Message {
         let legacy = kind == "container" || kind == "image";
         Message {
             status: legacy.then(|| action.to_owned()),
-            id: legacy.then(|| id.to_owned()),
+            // Go's omitempty: a prune event's empty ID is left out.
+            id: (legacy && !id.is_empty()).then(|| id.to_owned()),
             from: if legacy {
                 attributes.get("image").cloned()
             } else {
@@ -189,6 +190,31 @@ impl Events {
                 self.image(d, d, "delete");
             }
         }
+    }
+
+    /// The events of an image prune: per deleted image (one of `images`, the
+    /// IDs there were before; the layers listed with them get no event), an
+    /// `untag` for each reference removed before it, then `delete`, as
+    /// dockerd 20.10 publishes them.
+    pub fn image_prune(&self, items: &[ImageDeleteResponseItem], images: &HashSet<String>) {
+        let mut untags = 0;
+        for item in items {
+            if item.untagged.is_some() {
+                untags += 1;
+            }
+            if let Some(id) = item.deleted.as_ref().filter(|d| images.contains(*d)) {
+                for _ in 0..std::mem::take(&mut untags) {
+                    self.image(id, id, "untag");
+                }
+                self.image(id, id, "delete");
+            }
+        }
+    }
+
+    /// The `prune` event closing a prune of `kind` objects, with the bytes reclaimed.
+    pub fn prune(&self, kind: &str, reclaimed: u64) {
+        let reclaimed = reclaimed.to_string();
+        self.log(kind, "prune", "", attrs(&[("reclaimed", &reclaimed)]));
     }
 
     /// A volume event (`driver` is always `local` here).
@@ -351,6 +377,18 @@ fn strip_tag(image: &str) -> &str {
     }
 }
 
+/// The IDs of every image in `store` (empty when it cannot be listed: the
+/// events then leave out the deletes, never the operation).
+pub fn image_ids(store: &ImageStore) -> HashSet<String> {
+    match store.list(true, &HashMap::new(), false) {
+        Ok(list) => list.into_iter().map(|i| i.id).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "listing images for the prune's events");
+            HashSet::new()
+        }
+    }
+}
+
 /// `repo` → `repo:latest`; a reference with a tag or digest as is.
 pub fn with_tag(reference: &str) -> String {
     if reference.contains('@') || strip_tag(reference) != reference {
@@ -410,6 +448,9 @@ mod tests {
         assert_eq!(v["from"], "busybox");
         let n = serde_json::to_value(msg("network", "create", "n1", &[("name", "x")])).unwrap();
         assert!(n.get("status").is_none() && n.get("id").is_none() && n.get("from").is_none());
+        let p = serde_json::to_value(msg("container", "prune", "", &[("reclaimed", "0")])).unwrap();
+        assert_eq!(p["status"], "prune");
+        assert!(p.get("id").is_none());
         let i = serde_json::to_value(msg("image", "tag", "sha256:1", &[("name", "b:1")])).unwrap();
         assert_eq!(i["status"], "tag");
         assert!(i.get("from").is_none());

@@ -152,11 +152,13 @@ pub async fn prune(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
         match svc.networks.remove_network_kernel(&n).await {
             Ok(()) => {
                 svc.networks.forget(&n.id)?;
+                svc.events.network(&n, "destroy", None);
                 deleted.push(n.name.clone());
             }
             Err(e) => tracing::warn!(name = %n.name, error = %e, "pruning network"),
         }
     }
+    svc.events.prune("network", 0);
     Ok(json(
         StatusCode::OK,
         &NetworkPruneResponse {

@@ -27,6 +27,7 @@ fn list_or_null<T: serde::Serialize>(items: &[T]) -> Value {
 pub async fn containers(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
     let filters = PruneFilters::parse(&q.filters()?, &["until", "label", "label!"])?;
     let pruned = prune_containers(&svc.containers, &filters).await?;
+    svc.events.prune("container", pruned.reclaimed);
     Ok(json_response(
         StatusCode::OK,
         &json!({
@@ -53,10 +54,13 @@ pub async fn images(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
     };
     let filters = PruneFilters::parse(&raw, &["until", "label", "label!"])?;
     let (images, containers) = (svc.images.clone(), svc.containers.clone());
-    let pruned = tokio::task::spawn_blocking(move || {
-        prune_images(&images, &containers, dangling_only, &filters)
+    let (pruned, known) = tokio::task::spawn_blocking(move || {
+        let known = crate::events::image_ids(&images);
+        (prune_images(&images, &containers, dangling_only, &filters), known)
     })
     .await?;
+    svc.events.image_prune(&pruned.deleted, &known);
+    svc.events.prune("image", pruned.reclaimed);
     Ok(json_response(
         StatusCode::OK,
         &json!({

@@ -147,6 +147,8 @@ pub async fn prune(svc: &Services, q: &Query, path: &str) -> ApiResult<Response<
         not_labels: filters.get("label!").cloned().unwrap_or_default(),
     };
     let (deleted, space) = blocking(svc, move |v| v.prune(&filter)).await?;
+    // dockerd 20.10 sends no destroy for pruned volumes, only this.
+    svc.events.prune("volume", space);
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({
