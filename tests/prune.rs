@@ -243,3 +243,62 @@ fn image_prune_takes_dangling_then_unused_and_never_a_used_or_shared_layer() {
         e.text()
     );
 }
+
+/// A build context holding only `dockerfile`.
+fn context(dockerfile: &str) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(dockerfile.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "Dockerfile", dockerfile.as_bytes())
+        .unwrap();
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn build_prune_honours_until_and_labels_and_measures_what_it_frees() {
+    common::require_root();
+    let d = TestDaemon::start();
+    d.load_busybox("busybox:berth");
+    let r = d.api(
+        "POST",
+        "/v1.41/build?t=berth-built:1",
+        &[("Content-Type", "application/x-tar")],
+        &context(
+            "FROM busybox:berth\nRUN dd if=/dev/urandom of=/a bs=1024 count=500 2>/dev/null\nLABEL berth.stage=one\nRUN dd if=/dev/urandom of=/b bs=1024 count=300 2>/dev/null\n",
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.text().contains("errorDetail"), "{}", r.text());
+    // The built image goes, so its intermediate images are only the cache's.
+    assert_eq!(d.api_delete("/v1.41/images/berth-built:1").status, 200);
+
+    let parts = [d.data_root().join("image"), d.data_root().join("snapshots")];
+    let parts: Vec<&Path> = parts.iter().map(|p| p.as_path()).collect();
+    let out = prune(&d, "build", json!({"label": ["berth.stage=nothing"]}));
+    assert_eq!(out["CachesDeleted"], json!([]), "{out}");
+    let out = prune(&d, "build", json!({"until": ["2000-01-01T00:00:00Z"]}));
+    assert_eq!(out["SpaceReclaimed"], 0, "{out}");
+    assert_eq!(out["CachesDeleted"], json!([]), "{out}");
+
+    let before = du(&parts);
+    let out = prune(&d, "build", json!({}));
+    let after = du(&parts);
+    assert!(
+        !out["CachesDeleted"].as_array().unwrap().is_empty(),
+        "{out}"
+    );
+    within_5_percent(out["SpaceReclaimed"].as_u64().unwrap(), before - after);
+    assert!(
+        out["SpaceReclaimed"].as_u64().unwrap() > 500 * 1024,
+        "{out}"
+    );
+    assert!(image_exists(&d, "busybox:berth"));
+
+    let e = d.api_post(
+        "/v1.41/build/prune?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D",
+        b"",
+    );
+    assert_eq!(e.status, 400, "{}", e.text());
+}

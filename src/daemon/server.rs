@@ -212,7 +212,7 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
         (&Method::DELETE, ["volumes", name]) => volumes::remove(svc, name, &q).await,
 
         (&Method::POST, ["build"]) => build::build(svc, &q, req.into_body()).await,
-        (&Method::POST, ["build", "prune"]) => build::prune(svc).await,
+        (&Method::POST, ["build", "prune"]) => build::prune(svc, &q).await,
         (&Method::POST, ["commit"]) => archive::commit(svc, &q, req.into_body()).await,
         (&Method::POST, ["containers", "create"]) => {
             containers::create(svc, &q, req.into_body()).await

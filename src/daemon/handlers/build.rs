@@ -215,10 +215,12 @@ async fn forward(
     }
 }
 
-/// `POST /build/prune`.
-pub async fn prune(svc: &Services) -> ApiResult<Response<Body>> {
+/// `POST /build/prune?filters=` (`until`, `label`, `label!`; `all` and
+/// `keep-storage` have no meaning for the classic builder's cache).
+pub async fn prune(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
+    let filters = crate::prune::PruneFilters::parse(&q.filters()?, &["until", "label", "label!"])?;
     let pruned = BuildService::new(svc)
-        .prune()
+        .prune(filters)
         .await
         .map_err(|e| ApiError::new(e.class(), e.to_string()))?;
     Ok(json(
