@@ -396,3 +396,72 @@ fn prunes_publish_what_dockerd_20_10_publishes() {
         .unwrap();
     assert!(reclaimed > 0, "{:?}", evs[4]);
 }
+
+#[test]
+fn lifecycle_actions_carry_dockerds_attributes() {
+    let d = TestDaemon::start();
+    d.load_busybox("busybox:latest");
+    let since = now();
+    let resp = d.api_post_json(
+        "/v1.41/containers/create?name=berth-evl",
+        &json!({"Image": "busybox", "Cmd": ["sleep", "100"], "Labels": {"a": "b"}}),
+    );
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    let id = resp.json()["Id"].as_str().unwrap().to_owned();
+    let post = |what: &str, want: u16| {
+        let r = d.api_post(&format!("/v1.41/containers/{id}/{what}"), b"");
+        assert_eq!(r.status, want, "{what}: {}", r.text());
+    };
+    post("start", 204);
+    post("pause", 204);
+    post("unpause", 204);
+    post("rename?name=berth-evl2", 204);
+    // PID 1 without a handler ignores SIGUSR1 and SIGTERM: the restart's
+    // stop ends with SIGKILL after its one second.
+    post("kill?signal=USR1", 204);
+    post("restart?t=1", 204);
+    let rm = d.api_delete(&format!("/v1.41/containers/{id}?force=1"));
+    assert_eq!(rm.status, 204, "{}", rm.text());
+    let f = enc(&json!({"type": ["container"]}));
+    let evs = events(&d, &format!("since={since}&until={}&filters={f}", now()));
+    let seen: Vec<String> = evs
+        .iter()
+        .map(|e| {
+            let a = &e["Actor"]["Attributes"];
+            let mut s = e["Action"].as_str().unwrap().to_owned();
+            for k in ["signal", "exitCode", "oldName"] {
+                if let Some(v) = a[k].as_str() {
+                    s.push_str(&format!(" {k}={v}"));
+                }
+            }
+            s
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "create",
+            "start",
+            "pause",
+            "unpause",
+            "rename oldName=/berth-evl",
+            "kill signal=10",
+            "kill signal=15",
+            "kill signal=9",
+            "die exitCode=137",
+            "stop",
+            "start",
+            "restart",
+            "kill signal=9",
+            "die exitCode=137",
+            "destroy",
+        ],
+        "{evs:#?}"
+    );
+    // Every event carries the labels, the image and the current name.
+    for e in &evs[4..] {
+        assert_eq!(e["Actor"]["Attributes"]["name"], "berth-evl2");
+        assert_eq!(e["Actor"]["Attributes"]["a"], "b");
+        assert_eq!(e["from"], "busybox");
+    }
+}
