@@ -226,7 +226,7 @@ pub async fn prune(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({
-            "CachesDeleted": pruned.deleted,
+            "CachesDeleted": crate::handlers::prune::list_or_null(&pruned.deleted),
             "SpaceReclaimed": pruned.reclaimed,
         }),
     ))

@@ -15,7 +15,7 @@ use crate::prune::{PruneFilters, prune_containers, prune_images};
 use crate::services::Services;
 
 /// A list as dockerd encodes an empty Go slice in prune reports: `null`.
-fn list_or_null<T: serde::Serialize>(items: &[T]) -> Value {
+pub fn list_or_null<T: serde::Serialize>(items: &[T]) -> Value {
     if items.is_empty() {
         Value::Null
     } else {
@@ -56,7 +56,10 @@ pub async fn images(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
     let (images, containers) = (svc.images.clone(), svc.containers.clone());
     let (pruned, known) = tokio::task::spawn_blocking(move || {
         let known = crate::events::image_ids(&images);
-        (prune_images(&images, &containers, dangling_only, &filters), known)
+        (
+            prune_images(&images, &containers, dangling_only, &filters),
+            known,
+        )
     })
     .await?;
     svc.events.image_prune(&pruned.deleted, &known);
@@ -188,7 +191,10 @@ pub async fn df(svc: &Services) -> ApiResult<Response<Body>> {
             "Images": images_json,
             "Containers": containers_json,
             "Volumes": volume_list,
-            "BuildCache": [],
+            // dockerd 20.10 with the classic builder: no BuildKit records
+            // (its intermediate images are counted under Images).
+            "BuildCache": null,
+            "BuilderSize": 0,
         }),
     ))
 }
