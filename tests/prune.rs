@@ -302,3 +302,46 @@ fn build_prune_honours_until_and_labels_and_measures_what_it_frees() {
     );
     assert_eq!(e.status, 400, "{}", e.text());
 }
+
+#[test]
+fn a_create_racing_image_prune_never_loses_its_image() {
+    common::require_root();
+    let d = std::sync::Arc::new(TestDaemon::start());
+    let image = d.load_busybox("busybox:berthrace");
+    let creator = {
+        let d = d.clone();
+        let image = image.clone();
+        std::thread::spawn(move || {
+            let mut created = 0;
+            for _ in 0..200 {
+                let resp = d.api_post_json(
+                    "/v1.41/containers/create",
+                    &json!({"Image": image, "Cmd": ["true"]}),
+                );
+                if resp.status == 404 {
+                    // Pruned before this create resolved it: a clean refusal.
+                    return created;
+                }
+                assert_eq!(resp.status, 201, "create: {}", resp.text());
+                let id = resp.json()["Id"].as_str().unwrap().to_owned();
+                // While the container exists its image (and layers) must.
+                let img = d.api_get(&format!("/v1.41/images/{image}/json"));
+                assert_eq!(img.status, 200, "the image of {id} was pruned");
+                let start = d.api_post(&format!("/v1.41/containers/{id}/start"), b"");
+                assert_eq!(start.status, 204, "start {id}: {}", start.text());
+                let wait = d.api_post(&format!("/v1.41/containers/{id}/wait"), b"");
+                assert_eq!(wait.status, 200, "{}", wait.text());
+                assert_eq!(d.api_delete(&format!("/v1.41/containers/{id}")).status, 204);
+                created += 1;
+            }
+            created
+        })
+    };
+    let mut prunes = 0;
+    while !creator.is_finished() {
+        prune(&d, "images", json!({"dangling": ["false"]}));
+        prunes += 1;
+    }
+    let created = creator.join().expect("the creating thread's checks hold");
+    assert!(prunes > 0 && created <= 200);
+}
