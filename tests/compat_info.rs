@@ -217,3 +217,31 @@ fn docker_info_and_version_against_berthd_show_its_figures() {
     let out = run_ok(&mut d.docker(&["version", "--format", "{{.Server.Version}}"]));
     assert_eq!(out.trim(), env!("CARGO_PKG_VERSION"));
 }
+
+#[test]
+fn berth_info_prints_the_server_section_as_docker_does() {
+    let d = TestDaemon::start_with(
+        r#"{"insecure-registries": ["reg.berth.test:5000"], "registry-mirrors": ["https://mirror.berth.test"]}"#,
+        &[],
+    );
+    d.load_busybox("busybox:latest");
+    let server = |out: &str| -> Vec<String> {
+        out.split_once("Server:\n")
+            .map(|(_, s)| s)
+            .unwrap_or_else(|| panic!("no Server section in:\n{out}"))
+            .lines()
+            .filter(|l| !l.contains("System Time:"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let docker = run_ok(&mut d.docker(&["info"]));
+    let berth = run_ok(&mut d.berth(&["info"]));
+    // Figures that move between the two calls.
+    let steady = |lines: Vec<String>| -> Vec<String> {
+        lines
+            .into_iter()
+            .filter(|l| !l.contains("File Descriptors:") && !l.contains("Goroutines:"))
+            .collect()
+    };
+    assert_eq!(steady(server(&berth)), steady(server(&docker)));
+}

@@ -279,18 +279,16 @@ fn pretty_info(s: &Value) -> String {
         " Default Runtime:",
         text_of(s.get("DefaultRuntime")),
     );
-    push_line(&mut o, " Init Binary:", text_of(s.get("InitBinary")));
-    // Docker prints these even when empty; berthd has no containerd, runc or init.
+    // Docker prints these four even when empty (berthd has no containerd,
+    // runc or init binary).
+    o.push_str(&format!(" Init Binary: {}\n", text_of(s.get("InitBinary"))));
     for (name, key) in [
         ("containerd", "ContainerdCommit"),
         ("runc", "RuncCommit"),
         ("init", "InitCommit"),
     ] {
-        push_line(
-            &mut o,
-            &format!(" {name} version:"),
-            text_of(s.get(key).and_then(|c| c.get("ID"))),
-        );
+        let id = text_of(s.get(key).and_then(|c| c.get("ID")));
+        o.push_str(&format!(" {name} version: {id}\n"));
     }
     if let Some(opts) = s.get("SecurityOptions").and_then(Value::as_array)
         && !opts.is_empty()
@@ -341,11 +339,7 @@ fn pretty_info(s: &Value) -> String {
         push_line(&mut o, "  File Descriptors:", text_of(s.get("NFd")));
         push_line(&mut o, "  Goroutines:", text_of(s.get("NGoroutines")));
         push_line(&mut o, "  System Time:", text_of(s.get("SystemTime")));
-        push_line(
-            &mut o,
-            "  EventsListeners:",
-            text_of(s.get("NEventsListener")),
-        );
+        push_line(&mut o, "  EventsListeners:", num("NEventsListener"));
     }
     push_line(&mut o, " HTTP Proxy:", text_of(s.get("HttpProxy")));
     push_line(&mut o, " HTTPS Proxy:", text_of(s.get("HttpsProxy")));
@@ -399,7 +393,7 @@ fn pretty_info(s: &Value) -> String {
         }
     }
     o.push_str(&format!(
-        " Live Restore Enabled: {}\n",
+        " Live Restore Enabled: {}\n\n",
         text_of(s.get("LiveRestoreEnabled").or(Some(&Value::Bool(false))))
     ));
     o
@@ -454,8 +448,12 @@ Server: Berth Engine
         assert!(out.contains(" Plugins:\n  Volume: local\n"));
         assert!(out.contains(" Security Options:\n  seccomp\n   Profile: builtin\n"));
         assert!(out.contains(" Total Memory: 3.832GiB\n"));
-        assert!(out.ends_with(" Live Restore Enabled: false\n"));
-        assert!(!out.contains("containerd version"), "{out}");
+        assert!(out.ends_with(" Live Restore Enabled: false\n\n"));
+        assert!(
+            out.contains(
+                " Init Binary: \n containerd version: \n runc version: \n init version: \n"
+            )
+        );
     }
 
     #[test]
