@@ -201,6 +201,17 @@ fn api_replays_a_window_in_dockerd_shape_with_filters() {
     ));
     assert_eq!(bad.status, 400);
     assert!(bad.error_message().contains("cannot be after `until` time"));
+    let bad = d.api_get("/v1.41/events?since=5&until=3");
+    assert_eq!(
+        bad.error_message(),
+        "`since` time (5) cannot be after `until` time (3)"
+    );
+    // `until` alone replays what came before it, as dockerd does.
+    let before = events(&d, &format!("until={}", r.until));
+    assert_eq!(
+        actions_of(&before, &r.container),
+        actions_of(&all, &r.container)
+    );
     let bad = d.api_get("/v1.41/events?since=abc&until=1");
     assert_eq!(bad.status, 400);
     assert_eq!(

@@ -879,16 +879,12 @@ impl ContainerService {
             },
         };
         self.record_exit(&c, code, finished_at, error, oom_killed);
-        self.unmounted(&c);
         // As dockerd: stopped first, network released right after; a start
         // in between makes a new run, which this one leaves alone.
-        if let Some(run) = run {
-            match self.networks.teardown_run(&c.def.id, &run).await {
-                Ok(()) => self.disconnected(&c),
-                Err(e) => {
-                    tracing::warn!(id = %c.def.id, error = %e, "tearing down the container's network")
-                }
-            }
+        if let Some(run) = run
+            && let Err(e) = self.networks.teardown_run(&c.def.id, &run).await
+        {
+            tracing::warn!(id = %c.def.id, error = %e, "tearing down the container's network");
         }
         self.auto_remove(&c).await;
     }
@@ -913,6 +909,16 @@ impl ContainerService {
         error: String,
         oom_killed: bool,
     ) {
+        // Before the state changes, as dockerd (which logs die and releases
+        // network and volumes first): whoever sees the container exited, by
+        // inspect or wait, finds the exit's events already published.
+        if oom_killed {
+            self.events.container(c, "oom", &[]);
+        }
+        self.events
+            .container(c, "die", &[("exitCode", &code.to_string())]);
+        self.disconnected(c);
+        self.unmounted(c);
         let finished = finished_at.unwrap_or_else(berth::runtime::state::now_rfc3339);
         if let Err(e) = self.set_state(c, |st| {
             st.status = Status::Exited;
@@ -925,11 +931,6 @@ impl ContainerService {
         }) {
             tracing::error!(id = %c.def.id, error = %e, "recording container exit");
         }
-        if oom_killed {
-            self.events.container(c, "oom", &[]);
-        }
-        self.events
-            .container(c, "die", &[("exitCode", &code.to_string())]);
         // After the state: whoever finds no control handle also finds it exited.
         c.control.send_replace(None);
         c.attached.lock().expect("attach lock").clear();

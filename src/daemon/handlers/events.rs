@@ -51,21 +51,16 @@ pub async fn events(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
     if let (Some(s), Some(u)) = (since, until)
         && s > u
     {
-        let fmt = |n: i64| {
-            format!(
-                "{}.{:09}",
-                n.div_euclid(1_000_000_000),
-                n.rem_euclid(1_000_000_000)
-            )
-        };
+        // dockerd quotes the parameters as given.
         return Err(ApiError::invalid(format!(
             "`since` time ({}) cannot be after `until` time ({})",
-            fmt(s),
-            fmt(u)
+            q.get("since").unwrap_or_default(),
+            q.get("until").unwrap_or_default()
         )));
     }
     let filter = Filter::new(q.filters()?);
-    let (past, mut live) = svc.events.subscribe(since);
+    // As dockerd: an `until` alone replays everything buffered before it.
+    let (past, mut live) = svc.events.subscribe(since.or(until.map(|_| i64::MIN)));
     let (tx, body) = async_stream();
     tokio::spawn(async move {
         for m in past
