@@ -476,3 +476,43 @@ fn lifecycle_actions_carry_dockerds_attributes() {
         assert_eq!(e["from"], "busybox");
     }
 }
+
+#[test]
+fn commit_publishes_tag_and_commit_with_the_image_labels() {
+    let d = TestDaemon::start();
+    d.load_busybox("busybox:latest");
+    let resp = d.api_post_json(
+        "/v1.41/containers/create?name=berth-evc",
+        &json!({"Image": "busybox", "Cmd": ["true"]}),
+    );
+    let id = resp.json()["Id"].as_str().unwrap().to_owned();
+    let since = now();
+    let commit = d.api_post(
+        &format!(
+            "/v1.41/commit?container={id}&repo=berthlab&comment=hi&changes=LABEL%20berth%3Dev"
+        ),
+        b"",
+    );
+    assert_eq!(commit.status, 201, "{}", commit.text());
+    let image = commit.json()["Id"].as_str().unwrap().to_owned();
+    let window = format!("since={since}&until={}", now());
+    let evs = events(&d, &window);
+    assert_eq!(evs.len(), 2, "{evs:#?}");
+    assert_eq!(evs[0]["Type"], "image");
+    assert_eq!(evs[0]["Action"], "tag");
+    assert_eq!(evs[0]["id"], image.as_str());
+    assert_eq!(
+        evs[0]["Actor"]["Attributes"],
+        json!({"berth": "ev", "name": "berthlab:latest"})
+    );
+    assert_eq!(evs[1]["Action"], "commit");
+    assert_eq!(
+        evs[1]["Actor"]["Attributes"],
+        json!({"comment": "hi", "imageID": image, "imageRef": "berthlab:latest",
+            "image": "busybox", "name": "berth-evc"})
+    );
+    let f = enc(&json!({"label": ["berth=ev"]}));
+    let labelled = events(&d, &format!("{window}&filters={f}"));
+    assert_eq!(labelled.len(), 1);
+    assert_eq!(labelled[0]["Action"], "tag");
+}

@@ -98,6 +98,8 @@ impl Message {
 pub struct Events {
     ring: Mutex<VecDeque<Arc<Message>>>,
     tx: broadcast::Sender<Arc<Message>>,
+    /// Where image events find the image's labels (dockerd copies them).
+    images: std::sync::OnceLock<ImageStore>,
 }
 
 impl Default for Events {
@@ -120,7 +122,13 @@ impl Events {
         Events {
             ring: Mutex::new(VecDeque::with_capacity(RING)),
             tx,
+            images: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Gives image events the store to read labels from (set once at start).
+    pub fn use_images(&self, store: ImageStore) {
+        let _ = self.images.set(store);
     }
 
     /// Publishes `msg` to the ring and to live subscribers.
@@ -161,9 +169,18 @@ impl Events {
         self.log("container", action, &c.def.id, a);
     }
 
-    /// An image event; `name` is the reference acted on (or the ID).
+    /// An image event; `name` is the reference acted on (or the ID). The
+    /// image's labels come along while it still exists, as with dockerd.
     pub fn image(&self, id: &str, name: &str, action: &str) {
-        self.log("image", action, id, attrs(&[("name", name)]));
+        let mut a: BTreeMap<String, String> = self
+            .images
+            .get()
+            .and_then(|s| s.resolve(id).ok())
+            .and_then(|r| r.config.labels)
+            .map(|l| l.into_iter().collect())
+            .unwrap_or_default();
+        a.insert("name".into(), name.to_owned());
+        self.log("image", action, id, a);
     }
 
     /// One `action` event per distinct image behind `names` (load, save),

@@ -111,6 +111,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "berthd is serving the Docker Engine API"
     );
     let events = containers.events.clone();
+    events.use_images(images.clone());
     let svc = Arc::new(Services {
         config: config.clone(),
         engine_id,
