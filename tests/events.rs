@@ -516,3 +516,30 @@ fn commit_publishes_tag_and_commit_with_the_image_labels() {
     assert_eq!(labelled.len(), 1);
     assert_eq!(labelled[0]["Action"], "tag");
 }
+
+#[test]
+fn an_oom_kill_publishes_oom_before_die() {
+    let d = TestDaemon::start();
+    d.load_busybox("busybox:latest");
+    let since = now();
+    let resp = d.api_post_json(
+        "/v1.41/containers/create?name=berth-evoom",
+        &json!({"Image": "busybox",
+            "Cmd": ["busybox", "dd", "if=/dev/zero", "bs=64M", "count=1", "of=/dev/null"],
+            "HostConfig": {"Memory": 32 << 20}}),
+    );
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    let id = resp.json()["Id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        d.api_post(&format!("/v1.41/containers/{id}/start"), b"")
+            .status,
+        204
+    );
+    let wait = d.api_post(&format!("/v1.41/containers/{id}/wait"), b"");
+    assert_eq!(wait.json()["StatusCode"], 137);
+    let f = enc(&json!({"type": ["container"]}));
+    let evs = events(&d, &format!("since={since}&until={}&filters={f}", now()));
+    let actions: Vec<&str> = evs.iter().map(|e| e["Action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["create", "start", "oom", "die"], "{evs:#?}");
+    assert_eq!(evs[3]["Actor"]["Attributes"]["exitCode"], "137");
+}
