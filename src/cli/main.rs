@@ -89,6 +89,8 @@ enum Command {
     Version(system::VersionArgs),
     /// Display system-wide information
     Info(system::InfoArgs),
+    /// Get real time events from the server
+    Events(commands::events::EventsArgs),
     /// Manage Docker
     #[command(subcommand)]
     System(SystemCommand),
@@ -159,6 +161,8 @@ enum ContainerCommand {
     Ls(ps::PsArgs),
     /// Display detailed information on one or more containers
     Inspect(image::ContainerInspectArgs),
+    /// Remove all stopped containers
+    Prune(commands::prune::ContainerPruneArgs),
     #[command(flatten)]
     Session(ContainerSessionCommand),
     #[command(flatten)]
@@ -221,6 +225,8 @@ enum ImageCommand {
     History(image::HistoryArgs),
     /// Display detailed information on one or more images
     Inspect(image::ImageInspectArgs),
+    /// Remove unused images
+    Prune(commands::prune::ImagePruneArgs),
     #[command(flatten)]
     Registry(RegistryImageCommand),
 }
@@ -229,6 +235,12 @@ enum ImageCommand {
 enum SystemCommand {
     /// Display system-wide information
     Info(system::InfoArgs),
+    /// Remove unused data
+    Prune(commands::prune::SystemPruneArgs),
+    /// Show docker disk usage
+    Df(commands::prune::DfArgs),
+    /// Get real time events from the server
+    Events(commands::events::EventsArgs),
 }
 
 async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
@@ -249,6 +261,12 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Ps(a) => ps::ps(ctx, a, "ps").await,
         Command::Container(ContainerCommand::Ls(a)) => ps::ps(ctx, a, "container ls").await,
         Command::Container(ContainerCommand::Inspect(a)) => image::container_inspect(ctx, a).await,
+        Command::Container(ContainerCommand::Prune(a)) => {
+            commands::prune::container_prune(ctx, a).await
+        }
+        Command::Image(ImageCommand::Prune(a)) => commands::prune::image_prune(ctx, a).await,
+        Command::System(SystemCommand::Prune(a)) => commands::prune::system_prune(ctx, a).await,
+        Command::System(SystemCommand::Df(a)) => commands::prune::system_df(ctx, a).await,
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(ctx, a).await,
         Command::Archive(c) | Command::Image(ImageCommand::Archive(c)) => {
             dispatch_archive(ctx, c).await
@@ -267,6 +285,9 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Inspect(a) => image::inspect(ctx, a).await,
         Command::Version(a) => system::version(ctx, a).await,
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(ctx, a).await,
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
+            commands::events::events(ctx, a).await
+        }
         Command::Network(c) => network::dispatch(ctx, c).await,
         Command::Volume(c) => commands::volume::volume(ctx, c).await,
         Command::Build(a) => commands::build::build(ctx, *a, "build").await,

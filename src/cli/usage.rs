@@ -28,7 +28,11 @@ fn spec(path: &[String]) -> Option<(&'static str, Arity)> {
         ["build"] | ["image", "build"] => {
             return Some((crate::commands::build::USAGE, Arity::Exactly(1)));
         }
-        ["builder", "prune"] => return Some(("[OPTIONS]", Arity::None)),
+        ["builder", "prune"]
+        | ["container", "prune"]
+        | ["image", "prune"]
+        | ["system", "prune"]
+        | ["system", "df"] => return Some(("[OPTIONS]", Arity::None)),
         _ => {}
     }
     if path.len() == 2 && path[0] == "network" {

@@ -123,6 +123,7 @@ impl Exec {
 pub struct ExecService {
     exe: PathBuf,
     table: Mutex<HashMap<String, Arc<Exec>>>,
+    events: Arc<crate::events::Events>,
 }
 
 /// dockerd's 409 for an exec into a paused container (`name` as the client gave it).
@@ -161,10 +162,11 @@ pub fn start_failure_message(e: &RuntimeError) -> String {
 
 impl ExecService {
     /// An empty table; execs are started with the supervisor binary `exe`.
-    pub fn new(exe: PathBuf) -> ExecService {
+    pub fn new(exe: PathBuf, events: Arc<crate::events::Events>) -> ExecService {
         ExecService {
             exe,
             table: Mutex::new(HashMap::new()),
+            events,
         }
     }
 
@@ -204,6 +206,7 @@ impl ExecService {
             })
             .0,
         };
+        self.events.exec(&exec, "exec_create", None);
         self.table
             .lock()
             .expect("exec table lock")
@@ -281,6 +284,7 @@ impl ExecService {
                     s.pid = started.pid;
                     s.control = Some(started.control.clone());
                 });
+                self.events.exec(exec, "exec_start", None);
                 Ok(started)
             }
             Err(e) => {
@@ -314,6 +318,7 @@ impl ExecService {
             .or_else(|| client::read_exit_status(&exec.run_dir()).map(|s| i64::from(s.exit_code)))
             .unwrap_or(255);
         self.record_exit(exec, code);
+        self.events.exec(exec, "exec_die", Some(code));
         self.remove_dir(exec);
     }
 

@@ -7,12 +7,16 @@ mod archive;
 mod build;
 mod config;
 mod containers;
+mod disk_usage;
 mod error;
+mod events;
 mod execs;
 mod handlers;
 mod http;
+mod info;
 mod lock;
 mod network;
+mod prune;
 mod server;
 mod services;
 mod stats;
@@ -76,6 +80,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("invalid log configuration: {e}"))?;
     let _lock = lock::DataRootLock::acquire(&config.data_root)?;
     let images = ImageStore::open(&config.data_root)?;
+    let engine_id = info::load_or_create_engine_id(&config.data_root)?;
     // Contexts and step scratch dirs of builds a previous daemon did not finish.
     build::context::sweep(&config.data_root.join("build")).context("sweeping unfinished builds")?;
     let exe = supervisor_binary()?;
@@ -105,13 +110,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
         config_file = ?config.config_file,
         "berthd is serving the Docker Engine API"
     );
+    let events = containers.events.clone();
+    events.use_images(images.clone());
     let svc = Arc::new(Services {
         config: config.clone(),
+        engine_id,
         images,
+        events: events.clone(),
         containers,
         networks,
         stats: Arc::new(stats::Collector::new()),
-        execs: Arc::new(execs::ExecService::new(exe)),
+        execs: Arc::new(execs::ExecService::new(exe, events)),
     });
     server::serve(listener, svc, shutdown).await;
     tracing::info!("shutting down");

@@ -17,7 +17,8 @@ use berth::api::{API_VERSION, ErrorClass, MIN_API_VERSION};
 
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{
-    archive, build, containers, exec, images, logs, networks, registry, resources, system, volumes,
+    archive, build, containers, events, exec, images, logs, networks, registry, resources, system,
+    volumes,
 };
 use crate::http::{self, Body, Query, error_response};
 use crate::services::Services;
@@ -157,8 +158,14 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
         (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(system::ping(&method)),
         (&Method::GET, ["version"]) => Ok(system::version()),
         (&Method::GET, ["info"]) => Ok(system::info(svc)),
+        (&Method::GET, ["events"]) => events::events(svc, &q).await,
 
         (&Method::GET, ["images", "json"]) => images::list(svc, &q).await,
+        (&Method::POST, ["images", "prune"]) => crate::handlers::prune::images(svc, &q).await,
+        (&Method::POST, ["containers", "prune"]) => {
+            crate::handlers::prune::containers(svc, &q).await
+        }
+        (&Method::GET, ["system", "df"]) => crate::handlers::prune::df(svc).await,
         (&Method::POST, ["images", "load"]) => images::load(svc, req.into_body()).await,
         (&Method::GET, ["images", "get"]) => images::save(svc, q.all("names").to_vec()).await,
         (&Method::POST, ["images", "create"]) if q.get("fromImage").is_some() => {
@@ -205,7 +212,7 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
         (&Method::DELETE, ["volumes", name]) => volumes::remove(svc, name, &q).await,
 
         (&Method::POST, ["build"]) => build::build(svc, &q, req.into_body()).await,
-        (&Method::POST, ["build", "prune"]) => build::prune(svc).await,
+        (&Method::POST, ["build", "prune"]) => build::prune(svc, &q).await,
         (&Method::POST, ["commit"]) => archive::commit(svc, &q, req.into_body()).await,
         (&Method::POST, ["containers", "create"]) => {
             containers::create(svc, &q, req.into_body()).await
@@ -234,7 +241,10 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
                 (&Method::GET, ["archive"]) => archive::get(c, id, &q).await,
                 (&Method::HEAD, ["archive"]) => archive::head(c, id, &q).await,
                 (&Method::PUT, ["archive"]) => archive::put(c, id, &q, req.into_body()).await,
-                (&Method::GET, ["export"]) => archive::export(c).await,
+                (&Method::GET, ["export"]) => {
+                    svc.events.container(&c, "export", &[]);
+                    archive::export(c).await
+                }
                 (&Method::GET, ["logs"]) => logs::logs(c, &q).await,
                 (&Method::POST, ["start"]) => containers::start(svc, c).await,
                 (&Method::POST, ["stop"]) => containers::stop(svc, c, &q).await,
@@ -243,7 +253,10 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
                 (&Method::POST, ["resize"]) => containers::resize(c, &q).await,
                 (&Method::POST, ["kill"]) => containers::kill(svc, c, id, &q).await,
                 (&Method::POST, ["wait"]) => containers::wait(c, &q).await,
-                (&Method::POST, ["attach"]) => containers::attach(c, &q, req).await,
+                (&Method::POST, ["attach"]) => {
+                    svc.events.container(&c, "attach", &[]);
+                    containers::attach(c, &q, req).await
+                }
                 (&Method::POST, ["exec"]) => exec::create(svc, c, id, req.into_body()).await,
                 (&Method::POST, ["pause"]) => resources::pause(svc, c).await,
                 (&Method::POST, ["unpause"]) => resources::unpause(svc, c).await,

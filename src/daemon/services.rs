@@ -15,12 +15,16 @@ use crate::stats::Collector;
 pub struct Services {
     /// The effective configuration.
     pub config: Config,
+    /// The stable ID of this engine (`Info.ID`), kept in the data root.
+    pub engine_id: String,
     /// Images and layers.
     pub images: ImageStore,
     /// Containers.
     pub containers: Arc<ContainerService>,
     /// Networks and the containers' sandboxes.
     pub networks: Arc<NetworkService>,
+    /// The event bus behind `GET /events`.
+    pub events: Arc<crate::events::Events>,
     /// Containers' last statistics samples.
     pub stats: Arc<Collector>,
     /// Exec instances.

@@ -84,6 +84,8 @@ struct Inner {
     blobs: BlobStore,
     snapshots: Snapshots,
     state: Mutex<State>,
+    /// Image ID → containers being created from it ([`prune::ImagePin`]).
+    pins: Mutex<HashMap<String, usize>>,
 }
 
 /// The content-addressed image store under `<data-root>/image` and `<data-root>/snapshots`.
@@ -139,6 +141,7 @@ impl ImageStore {
                 blobs,
                 snapshots,
                 state: Mutex::new(State { index, configs }),
+                pins: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -1338,6 +1341,7 @@ impl ImageStore {
 }
 
 pub mod distribution;
+pub mod prune;
 
 #[cfg(test)]
 mod tests;

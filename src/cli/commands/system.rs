@@ -265,6 +265,9 @@ fn pretty_info(s: &Value) -> String {
             }
         }
     }
+    if let Some(state) = s.pointer("/Swarm/LocalNodeState").and_then(Value::as_str) {
+        o.push_str(&format!(" Swarm: {state}\n"));
+    }
     if let Some(runtimes) = s.get("Runtimes").and_then(Value::as_object)
         && !runtimes.is_empty()
     {
@@ -276,6 +279,17 @@ fn pretty_info(s: &Value) -> String {
         " Default Runtime:",
         text_of(s.get("DefaultRuntime")),
     );
+    // Docker prints these four even when empty (berthd has no containerd,
+    // runc or init binary).
+    o.push_str(&format!(" Init Binary: {}\n", text_of(s.get("InitBinary"))));
+    for (name, key) in [
+        ("containerd", "ContainerdCommit"),
+        ("runc", "RuncCommit"),
+        ("init", "InitCommit"),
+    ] {
+        let id = text_of(s.get(key).and_then(|c| c.get("ID")));
+        o.push_str(&format!(" {name} version: {id}\n"));
+    }
     if let Some(opts) = s.get("SecurityOptions").and_then(Value::as_array)
         && !opts.is_empty()
     {
@@ -321,23 +335,65 @@ fn pretty_info(s: &Value) -> String {
         " Debug Mode:",
         text_of(s.get("Debug").or(Some(&Value::Bool(false)))),
     );
+    if s.get("Debug").and_then(Value::as_bool) == Some(true) {
+        push_line(&mut o, "  File Descriptors:", text_of(s.get("NFd")));
+        push_line(&mut o, "  Goroutines:", text_of(s.get("NGoroutines")));
+        push_line(&mut o, "  System Time:", text_of(s.get("SystemTime")));
+        push_line(&mut o, "  EventsListeners:", num("NEventsListener"));
+    }
+    push_line(&mut o, " HTTP Proxy:", text_of(s.get("HttpProxy")));
+    push_line(&mut o, " HTTPS Proxy:", text_of(s.get("HttpsProxy")));
+    push_line(&mut o, " No Proxy:", text_of(s.get("NoProxy")));
+    if let Some(labels) = s.get("Labels").and_then(Value::as_array)
+        && !labels.is_empty()
+    {
+        o.push_str(" Labels:\n");
+        for l in labels {
+            o.push_str(&format!("  {}\n", text_of(Some(l))));
+        }
+    }
     push_line(
         &mut o,
         " Experimental:",
         text_of(s.get("ExperimentalBuild").or(Some(&Value::Bool(false)))),
     );
+    // Like docker: insecure registries by name (sorted), then the CIDRs, then mirrors.
+    let mut insecure: Vec<String> = s
+        .pointer("/RegistryConfig/IndexConfigs")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.values()
+                .filter(|i| i.get("Secure").and_then(Value::as_bool) == Some(false))
+                .map(|i| text_of(i.get("Name")))
+                .collect()
+        })
+        .unwrap_or_default();
+    insecure.sort();
     if let Some(cidrs) = s
         .pointer("/RegistryConfig/InsecureRegistryCIDRs")
         .and_then(Value::as_array)
-        && !cidrs.is_empty()
     {
-        o.push_str(" Insecure Registries:\n");
-        for c in cidrs {
-            o.push_str(&format!("  {}\n", text_of(Some(c))));
+        insecure.extend(cidrs.iter().map(|c| text_of(Some(c))));
+    }
+    for (title, list) in [
+        ("Insecure Registries", insecure),
+        (
+            "Registry Mirrors",
+            s.pointer("/RegistryConfig/Mirrors")
+                .and_then(Value::as_array)
+                .map(|m| m.iter().map(|v| text_of(Some(v))).collect())
+                .unwrap_or_default(),
+        ),
+    ] {
+        if !list.is_empty() {
+            o.push_str(&format!(" {title}:\n"));
+            for entry in list {
+                o.push_str(&format!("  {entry}\n"));
+            }
         }
     }
     o.push_str(&format!(
-        " Live Restore Enabled: {}\n",
+        " Live Restore Enabled: {}\n\n",
         text_of(s.get("LiveRestoreEnabled").or(Some(&Value::Bool(false))))
     ));
     o
@@ -392,6 +448,31 @@ Server: Berth Engine
         assert!(out.contains(" Plugins:\n  Volume: local\n"));
         assert!(out.contains(" Security Options:\n  seccomp\n   Profile: builtin\n"));
         assert!(out.contains(" Total Memory: 3.832GiB\n"));
-        assert!(out.ends_with(" Live Restore Enabled: false\n"));
+        assert!(out.ends_with(" Live Restore Enabled: false\n\n"));
+        assert!(
+            out.contains(
+                " Init Binary: \n containerd version: \n runc version: \n init version: \n"
+            )
+        );
+    }
+
+    #[test]
+    fn info_registries_swarm_and_runtimes_as_docker_prints_them() {
+        let s = json!({"Swarm": {"LocalNodeState": "inactive"}, "Runtimes": {"berth": {"path": "/x"}},
+            "DefaultRuntime": "berth", "Debug": true, "NFd": 12, "NGoroutines": 30,
+            "SystemTime": "2026-11-22T07:00:00Z", "NEventsListener": 1,
+            "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"],
+                "IndexConfigs": {"docker.io": {"Name": "docker.io", "Secure": true},
+                                 "reg.berth.test:5000": {"Name": "reg.berth.test:5000", "Secure": false}},
+                "Mirrors": ["https://mirror.berth.test/"]}});
+        let out = pretty_info(&s);
+        assert!(
+            out.contains(" Swarm: inactive\n Runtimes: berth\n Default Runtime: berth\n"),
+            "{out}"
+        );
+        assert!(out.contains(" Debug Mode: true\n  File Descriptors: 12\n  Goroutines: 30\n"));
+        assert!(out.contains(
+            " Insecure Registries:\n  reg.berth.test:5000\n  127.0.0.0/8\n Registry Mirrors:\n  https://mirror.berth.test/\n Live Restore"
+        ), "{out}");
     }
 }

@@ -11,6 +11,8 @@ use sha2::{Digest, Sha256};
 use berth::fsutil::atomic_write;
 use berth::image::{ImageStore, ImageUser};
 
+use crate::disk_usage::{freed_of_gone, scan_each};
+
 /// What makes a step's result reusable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheKey(String);
@@ -71,12 +73,15 @@ impl Cache {
         atomic_write(&self.dir.join(key.as_str()), id.as_bytes())
     }
 
-    /// Drops every record and removes the recorded images that nothing else
-    /// needs (untagged, no child image, no container), leaves first.
+    /// Drops the records of the images `select` picks (`/build/prune`'s
+    /// filters) and removes those images when nothing else needs them
+    /// (untagged, no child image, no container), leaves first. The space
+    /// reported is measured on disk, like `du`.
     pub fn prune(
         &self,
         images: &ImageStore,
         users: &dyn Fn(&str) -> Option<ImageUser>,
+        select: &dyn Fn(&str) -> bool,
     ) -> std::io::Result<Pruned> {
         let mut ids = Vec::new();
         let entries = match std::fs::read_dir(&self.dir) {
@@ -87,7 +92,11 @@ impl Cache {
         for entry in entries {
             let path = entry?.path();
             if let Ok(id) = std::fs::read_to_string(&path) {
-                ids.push(id.trim().to_owned());
+                let id = id.trim().to_owned();
+                if images.exists(&id) && !select(&id) {
+                    continue;
+                }
+                ids.push(id);
             }
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
@@ -107,24 +116,11 @@ impl Cache {
                 if img.repo_tags.as_ref().is_some_and(|t| !t.is_empty()) {
                     return false;
                 }
-                let size = img.size.unwrap_or(0);
-                let parent_size = img
-                    .parent
-                    .as_deref()
-                    .filter(|p| !p.is_empty())
-                    .and_then(|p| images.inspect(p).ok())
-                    .and_then(|p| p.size)
-                    .unwrap_or(0);
+                let scans = scan_each(images.image_parts(id).unwrap_or_default());
                 match images.remove(id, false, users) {
-                    Ok(records) => {
+                    Ok(_) => {
                         progress = true;
-                        // A deleted entry other than the image is its layer.
-                        if records
-                            .iter()
-                            .any(|r| r.deleted.as_deref().is_some_and(|d| d != id))
-                        {
-                            out.reclaimed += u64::try_from(size - parent_size).unwrap_or(0);
-                        }
+                        out.reclaimed += freed_of_gone(scans);
                         out.deleted.push(id.clone());
                         false
                     }
@@ -251,7 +247,7 @@ mod tests {
                 .unwrap(),
             ["berth-t:1", "berth-u:latest"]
         );
-        let pruned = cache.prune(&images, &|_| None).unwrap();
+        let pruned = cache.prune(&images, &|_| None, &|_| true).unwrap();
         // The tagged image and its parent stay; the leaf above it goes.
         assert_eq!(pruned.deleted, vec![layer.clone()]);
         assert!(pruned.reclaimed > 0);
@@ -266,7 +262,7 @@ mod tests {
         assert_eq!(cache.get(&key, &images), None);
         cache.put(&key, "sha256:0000").unwrap();
         assert_eq!(cache.get(&key, &images), None);
-        let pruned = cache.prune(&images, &|_| None).unwrap();
+        let pruned = cache.prune(&images, &|_| None, &|_| true).unwrap();
         assert!(pruned.deleted.is_empty());
         assert_eq!(cache.get(&key, &images), None);
     }

@@ -229,16 +229,39 @@ impl BuildService {
         self.data_root.join("build")
     }
 
-    /// `POST /build/prune`: drops the cache records and the images only they kept.
-    pub async fn prune(&self) -> Result<cache::Pruned, BuildError> {
+    /// `POST /build/prune`: drops the cache records of the images `filters`
+    /// select (creation time, labels) and the images only they kept.
+    pub async fn prune(
+        &self,
+        filters: crate::prune::PruneFilters,
+    ) -> Result<cache::Pruned, BuildError> {
         let (cache, images, containers) = (
             self.cache.clone(),
             self.images.clone(),
             self.containers.clone(),
         );
         tokio::task::spawn_blocking(move || {
+            let selected: std::collections::HashSet<String> = images
+                .prune_candidates()
+                .into_iter()
+                .filter(|c| {
+                    let created =
+                        chrono::DateTime::from_timestamp(c.created, 0).unwrap_or_default();
+                    filters.matches(created, &c.labels)
+                })
+                .map(|c| c.id)
+                .collect();
+            // An image a create is resolving (pinned) counts as used, as in image prune.
+            let users = |id: &str| {
+                containers.image_user(id).or_else(|| {
+                    images.is_pinned(id).then(|| berth::image::ImageUser {
+                        container_id: String::new(),
+                        running: true,
+                    })
+                })
+            };
             cache
-                .prune(&images, &|id| containers.image_user(id))
+                .prune(&images, &users, &|id| selected.contains(id))
                 .map_err(BuildError::io("pruning the build cache in", "build/cache"))
         })
         .await?

@@ -48,6 +48,8 @@ pub struct ContainerService {
     networks: Arc<NetworkService>,
     /// Volumes, which containers reference and `rm -v` removes.
     volumes: Arc<crate::volumes::VolumeService>,
+    /// The event bus lifecycle changes are published to.
+    pub events: Arc<crate::events::Events>,
 }
 
 /// How containers get their cgroups.
@@ -128,6 +130,7 @@ impl ContainerService {
             table: RwLock::new(HashMap::new()),
             networks,
             volumes: Arc::new(crate::volumes::VolumeService::open(data_root)?),
+            events: Arc::new(crate::events::Events::new()),
         };
         for entry in std::fs::read_dir(&svc.data_dir)? {
             let path = entry?.path();
@@ -294,6 +297,7 @@ impl ContainerService {
             return Err(name_conflict(&c.def.name, &other.def.id));
         }
         table.insert(id, c.clone());
+        self.events.container(&c, "create", &[]);
         Ok((c, warnings))
     }
 
@@ -385,7 +389,11 @@ impl ContainerService {
         timeout: Option<i64>,
     ) -> ApiResult<bool> {
         let _op = c.op.lock().await;
-        self.stop_locked(c, timeout).await
+        let stopped = self.stop_locked(c, timeout).await?;
+        if stopped {
+            self.events.container(c, "stop", &[]);
+        }
+        Ok(stopped)
     }
 
     /// `POST /containers/{id}/restart?t=`: stop (if running) then start, as
@@ -398,12 +406,18 @@ impl ContainerService {
         let result = {
             let _op = c.op.lock().await;
             match self.stop_locked(c, timeout).await {
-                Ok(_) => self.start_locked(c).await.map(drop),
+                Ok(stopped) => {
+                    if stopped {
+                        self.events.container(c, "stop", &[]);
+                    }
+                    self.start_locked(c).await.map(drop)
+                }
                 Err(e) => Err(e),
             }
         };
-        if result.is_err() {
-            self.auto_remove(c).await;
+        match &result {
+            Ok(()) => self.events.container(c, "restart", &[]),
+            Err(_) => self.auto_remove(c).await,
         }
         result
     }
@@ -487,6 +501,7 @@ impl ContainerService {
                 c.control.send_replace(Some(started.control));
                 tokio::spawn(self.clone().pump(c.clone(), started.events, run));
                 self.copied_up(c);
+                self.events.container(c, "start", &[]);
                 Ok(true)
             }
             Err(e) => {
@@ -624,7 +639,11 @@ impl ContainerService {
             mac: cfg.mac_address.clone(),
             dns: spec.etc.dns.clone(),
         };
+        let joined: Vec<NetworkRecord> = req.networks.iter().map(|(r, _)| r.clone()).collect();
         let sb = self.networks.setup(req).await?;
+        for r in &joined {
+            self.events.network(r, "connect", Some(&c.def.id));
+        }
         match self.link_hosts(c) {
             Ok(lines) => spec.etc.extra_hosts.extend(lines),
             Err(e) => {
@@ -729,6 +748,7 @@ impl ContainerService {
         }
         if c.state().status == Status::Running {
             self.networks.attach(&c.def.id, net, &settings).await?;
+            self.events.network(net, "connect", Some(&c.def.id));
         }
         nets.insert(net.name.clone(), settings);
         write_json(&c.state_dir.join(NETWORKS_FILE), &nets)?;
@@ -765,6 +785,7 @@ impl ContainerService {
         }
         write_json(&c.state_dir.join(NETWORKS_FILE), &nets)?;
         *c.networks.lock().expect("networks lock") = nets;
+        self.events.network(net, "disconnect", Some(&c.def.id));
         Ok(())
     }
 
@@ -868,6 +889,17 @@ impl ContainerService {
         self.auto_remove(&c).await;
     }
 
+    /// Publishes `disconnect` for each bridge network `c` left.
+    fn disconnected(&self, c: &Container) {
+        for name in c.networks().keys() {
+            if let Ok(r) = self.networks.get(name)
+                && r.driver == Driver::Bridge
+            {
+                self.events.network(&r, "disconnect", Some(&c.def.id));
+            }
+        }
+    }
+
     /// Marks `c` exited and wakes everyone waiting for that.
     fn record_exit(
         &self,
@@ -877,6 +909,16 @@ impl ContainerService {
         error: String,
         oom_killed: bool,
     ) {
+        // Before the state changes, as dockerd (which logs die and releases
+        // network and volumes first): whoever sees the container exited, by
+        // inspect or wait, finds the exit's events already published.
+        if oom_killed {
+            self.events.container(c, "oom", &[]);
+        }
+        self.events
+            .container(c, "die", &[("exitCode", &code.to_string())]);
+        self.disconnected(c);
+        self.unmounted(c);
         let finished = finished_at.unwrap_or_else(berth::runtime::state::now_rfc3339);
         if let Err(e) = self.set_state(c, |st| {
             st.status = Status::Exited;
@@ -980,6 +1022,8 @@ impl ContainerService {
             return Err(not_running(&c.def.id));
         };
         ctl.signal(signal).await?;
+        self.events
+            .container(c, "kill", &[("signal", &signal.to_string())]);
         let custom_stop = c
             .def
             .config
@@ -1031,6 +1075,7 @@ impl ContainerService {
                 )
             })?;
         self.set_state(c, |st| st.paused = true)?;
+        self.events.container(c, "pause", &[]);
         tracing::info!(id = %c.def.id, "container paused");
         Ok(())
     }
@@ -1056,6 +1101,7 @@ impl ContainerService {
                 )
             })?;
         self.set_state(c, |st| st.paused = false)?;
+        self.events.container(c, "unpause", &[]);
         tracing::info!(id = %c.def.id, "container unpaused");
         Ok(())
     }
@@ -1183,6 +1229,7 @@ impl ContainerService {
             }
         }
         self.table.write().expect("table lock").remove(&c.def.id);
+        self.events.container(c, "destroy", &[]);
         let code = c.state().exit_code;
         for w in c.removal_waiters.lock().expect("waiter lock").drain(..) {
             let _ = w.send(code);
@@ -1236,6 +1283,8 @@ impl ContainerService {
         }
         // The embedded DNS answers for the new name from now on.
         self.networks.rename(&c.def.id, new_name).await?;
+        self.events
+            .container(c, "rename", &[("oldName", &format!("/{old_name}"))]);
         tracing::info!(id = %c.def.id, from = %old_name, to = %new_name, "container renamed");
         Ok(())
     }
@@ -1275,9 +1324,14 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> ApiResult<()> {
     atomic_write(path, &bytes).map_err(|e| io_err("writing", path, e))
 }
 
-/// Resolves the image of a create request, off the async threads.
-pub async fn resolve_image(images: &ImageStore, name: &str) -> ApiResult<ResolvedImage> {
+/// Resolves the image of a create request, off the async threads. Keep the
+/// pin until the container is in the table: image prune leaves a pinned
+/// image alone, so a `run` racing a prune never loses its image.
+pub async fn resolve_image(
+    images: &ImageStore,
+    name: &str,
+) -> ApiResult<(ResolvedImage, berth::image::store::prune::ImagePin)> {
     let images = images.clone();
     let name = name.to_owned();
-    Ok(tokio::task::spawn_blocking(move || images.resolve(&name)).await??)
+    Ok(tokio::task::spawn_blocking(move || images.resolve_pinned(&name)).await??)
 }

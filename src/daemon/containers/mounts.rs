@@ -588,6 +588,7 @@ impl ContainerService {
             if let Some(opts) = w.create {
                 match self.volumes.acquire(opts, id) {
                     Ok(meta) => {
+                        self.events.volume(&meta.name, "create", &[]);
                         r.source = self.volumes.mountpoint(&meta.name).display().to_string();
                         r.name = meta.name;
                         r.driver = LOCAL.to_owned();
@@ -632,6 +633,7 @@ impl ContainerService {
                 }
                 Kind::Volume => {
                     let meta = self.volumes.get(&r.name)?;
+                    self.events.volume_mount(&r, &c.def.id);
                     match meta.fs_mount() {
                         Some((fstype, device, options)) => MountKind::Fs {
                             fstype,
@@ -685,6 +687,17 @@ impl ContainerService {
         });
         if let Err(e) = result {
             tracing::warn!(id = %c.def.id, error = %e, "recording the volume copy-up");
+        }
+    }
+
+    /// Publishes `unmount` for each volume of `c` after its process ended.
+    pub(super) fn unmounted(&self, c: &Container) {
+        for name in records(&c.state_dir)
+            .map(|r| volume_names(&r))
+            .unwrap_or_default()
+        {
+            self.events
+                .volume(&name, "unmount", &[("container", &c.def.id)]);
         }
     }
 

@@ -265,6 +265,7 @@ pub async fn commit(svc: &Services, q: &Query, body: Incoming) -> ApiResult<Resp
     let freeze = (pause && st.status == Status::Running && !st.paused)
         .then(|| st.cgroup.clone())
         .flatten();
+    let tagged = opts.reference.as_deref().map(crate::events::with_tag);
     let images = svc.images.clone();
     let upper = c.state_dir.join("upper");
     let base = c.def.image_id.clone();
@@ -287,5 +288,16 @@ pub async fn commit(svc: &Services, q: &Query, body: Incoming) -> ApiResult<Resp
         result
     })
     .await??;
+    if let Some(r) = &tagged {
+        svc.events.image(&id, r, "tag");
+    }
+    let image_ref = tagged.as_deref().unwrap_or("");
+    let comment = q.get("comment").unwrap_or("");
+    let attrs = [
+        ("comment", comment),
+        ("imageID", &id),
+        ("imageRef", image_ref),
+    ];
+    svc.events.container(&c, "commit", &attrs);
     Ok(json(StatusCode::CREATED, &serde_json::json!({ "Id": id })))
 }

@@ -137,13 +137,20 @@ pub async fn build(svc: &Services, q: &Query, body: Incoming) -> ApiResult<Respo
     let guard = cancel.clone().drop_guard();
     let (early_tx, mut early_rx) = oneshot::channel();
     let task_cancel = cancel.clone();
+    let (events, tags) = (svc.events.clone(), opts.tags.clone());
     tokio::spawn(async move {
         match builder
             .build(opts, parsed, context, progress.clone(), task_cancel)
             .await
         {
-            Ok(id) if quiet => progress.final_line(format!("{id}\n")),
-            Ok(_) => {}
+            Ok(id) => {
+                for t in &tags {
+                    events.image(&id, &crate::events::with_tag(t), "tag");
+                }
+                if quiet {
+                    progress.final_line(format!("{id}\n"));
+                }
+            }
             // Nothing written yet: an HTTP error, as dockerd answers then.
             Err(e) if !progress.touched() => {
                 let _ = early_tx.send(e);
@@ -208,16 +215,18 @@ async fn forward(
     }
 }
 
-/// `POST /build/prune`.
-pub async fn prune(svc: &Services) -> ApiResult<Response<Body>> {
+/// `POST /build/prune?filters=` (`until`, `label`, `label!`; `all` and
+/// `keep-storage` have no meaning for the classic builder's cache).
+pub async fn prune(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
+    let filters = crate::prune::PruneFilters::parse(&q.filters()?, &["until", "label", "label!"])?;
     let pruned = BuildService::new(svc)
-        .prune()
+        .prune(filters)
         .await
         .map_err(|e| ApiError::new(e.class(), e.to_string()))?;
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({
-            "CachesDeleted": pruned.deleted,
+            "CachesDeleted": crate::handlers::prune::list_or_null(&pruned.deleted),
             "SpaceReclaimed": pruned.reclaimed,
         }),
     ))

@@ -62,7 +62,7 @@ pub async fn create(svc: &Services, q: &Query, body: Incoming) -> ApiResult<Resp
     );
     logcfg::to_runtime(&log_config)?;
     host_config.log_config = Some(log_config);
-    let image = resolve_image(&svc.images, &image_name).await?;
+    let (image, _pin) = resolve_image(&svc.images, &image_name).await?;
     let req = CreateRequest {
         name: q.get("name").map(str::to_owned),
         config: body.config,

@@ -45,6 +45,7 @@ pub async fn list(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
 pub async fn load(svc: &Services, body: Incoming) -> ApiResult<Response<Body>> {
     let mut reader = blocking_reader(body);
     let loaded = blocking(&svc.images, move |s| s.load(&mut reader)).await?;
+    svc.events.images_by_name(&svc.images, &loaded, "load");
     Ok(progress(loaded.into_iter().map(|name| ProgressLine {
         stream: Some(if name.starts_with("sha256:") {
             format!("Loaded image ID: {name}\n")
@@ -67,6 +68,7 @@ pub async fn save(svc: &Services, names: Vec<String>) -> ApiResult<Response<Body
         check.iter().try_for_each(|n| s.inspect(n).map(drop))
     })
     .await?;
+    svc.events.images_by_name(&svc.images, &names, "save");
     let (mut writer, body) = blocking_stream();
     let images = svc.images.clone();
     tokio::task::spawn_blocking(move || {
@@ -117,7 +119,12 @@ pub async fn create(svc: &Services, q: &Query, body: Incoming) -> ApiResult<Resp
             .map(str::to_owned),
     };
     let mut reader = blocking_reader(body);
+    let tagged = opts.reference.clone();
     let id = blocking(&svc.images, move |s| s.import(&mut reader, &opts)).await?;
+    if let Some(r) = tagged {
+        svc.events.image(&id, &crate::events::with_tag(&r), "tag");
+    }
+    svc.events.image(&id, &id, "import");
     Ok(progress([ProgressLine {
         status: Some(id),
         ..Default::default()
@@ -144,7 +151,13 @@ pub async fn tag(svc: &Services, name: String, q: &Query) -> ApiResult<Response<
         .ok_or_else(|| ApiError::invalid("repository name must have at least one component"))?
         .to_owned();
     let tag = q.get("tag").filter(|t| !t.is_empty()).map(str::to_owned);
-    blocking(&svc.images, move |s| s.tag(&name, &repo, tag.as_deref())).await?;
+    let reference = format!("{repo}:{}", tag.as_deref().unwrap_or("latest"));
+    let id = blocking(&svc.images, move |s| {
+        s.tag(&name, &repo, tag.as_deref())?;
+        s.resolve(&name).map(|r| r.id)
+    })
+    .await?;
+    svc.events.image(&id, &reference, "tag");
     Ok(crate::http::no_content(StatusCode::CREATED))
 }
 
@@ -152,9 +165,11 @@ pub async fn tag(svc: &Services, name: String, q: &Query) -> ApiResult<Response<
 pub async fn remove(svc: &Services, name: String, q: &Query) -> ApiResult<Response<Body>> {
     let force = q.flag("force");
     let containers = svc.containers.clone();
-    let deleted = blocking(&svc.images, move |s| {
-        s.remove(&name, force, &|id| containers.image_user(id))
+    let (id, deleted) = blocking(&svc.images, move |s| {
+        let id = s.resolve(&name)?.id;
+        Ok((id, s.remove(&name, force, &|id| containers.image_user(id))?))
     })
     .await?;
+    svc.events.image_removal(&id, &deleted);
     Ok(json(StatusCode::OK, &deleted))
 }

@@ -4,10 +4,12 @@
 pub mod archive;
 pub mod build;
 pub mod containers;
+pub mod events;
 pub mod exec;
 pub mod images;
 pub mod logs;
 pub mod networks;
+pub mod prune;
 pub mod registry;
 pub mod resources;
 pub mod system;

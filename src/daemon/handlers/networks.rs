@@ -93,6 +93,7 @@ pub async fn create(svc: &Services, body: Incoming) -> ApiResult<Response<Body>>
         return Err(e.into());
     }
     tracing::info!(id = %rec.id, name = %rec.name, bridge = %rec.bridge, "network created");
+    svc.events.network(&rec, "create", None);
     Ok(json(
         StatusCode::CREATED,
         &NetworkCreateResponse {
@@ -130,35 +131,33 @@ pub async fn remove(svc: &Services, key: &str) -> ApiResult<Response<Body>> {
     check_unused(svc, &n, false)?;
     svc.networks.remove_network_kernel(&n).await?;
     svc.networks.forget(&n.id)?;
+    svc.events.network(&n, "destroy", None);
     tracing::info!(id = %n.id, name = %n.name, "network removed");
     Ok(no_content(StatusCode::NO_CONTENT))
 }
 
 /// `POST /networks/prune`: removes unused user networks.
 pub async fn prune(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
-    let filters = q.filters()?;
+    let filters = crate::prune::PruneFilters::parse(&q.filters()?, &["until", "label", "label!"])?;
     let mut deleted = Vec::new();
     for n in svc.networks.all() {
         if n.predefined || n.driver != Driver::Bridge {
             continue;
         }
-        let label_ok = filters.get("label").is_none_or(|vs| {
-            vs.iter().all(|v| match v.split_once('=') {
-                Some((k, val)) => n.labels.get(k).is_some_and(|x| x == val),
-                None => n.labels.contains_key(v.as_str()),
-            })
-        });
-        if !label_ok || check_unused(svc, &n, true).is_err() {
+        let labels: HashMap<String, String> = n.labels.clone().into_iter().collect();
+        if !filters.matches(n.created, &labels) || check_unused(svc, &n, true).is_err() {
             continue;
         }
         match svc.networks.remove_network_kernel(&n).await {
             Ok(()) => {
                 svc.networks.forget(&n.id)?;
+                svc.events.network(&n, "destroy", None);
                 deleted.push(n.name.clone());
             }
             Err(e) => tracing::warn!(name = %n.name, error = %e, "pruning network"),
         }
     }
+    svc.events.prune("network", 0);
     Ok(json(
         StatusCode::OK,
         &NetworkPruneResponse {

@@ -96,6 +96,7 @@ pub async fn pull(svc: &Services, q: &Query, req: Request<Incoming>) -> ApiResul
                 reference.familiar_name()
             )));
         }
+        let events = svc.events.clone();
         return Ok(stream(move |progress| async move {
             for t in tags {
                 let req = pull::PullRequest {
@@ -108,6 +109,7 @@ pub async fn pull(svc: &Services, q: &Query, req: Request<Incoming>) -> ApiResul
                 };
                 let prepared = pull::prepare(&client, &req).await?;
                 pull::run(&store, prepared, max, &progress).await?;
+                events.image(&req.reference.familiar(), &req.reference.familiar(), "pull");
             }
             Ok(())
         }));
@@ -118,8 +120,11 @@ pub async fn pull(svc: &Services, q: &Query, req: Request<Incoming>) -> ApiResul
         auth,
     };
     let prepared = pull::prepare(&client, &req).await.map_err(api)?;
+    let (events, pulled) = (svc.events.clone(), req.reference.familiar());
     Ok(stream(move |progress| async move {
-        pull::run(&store, prepared, max, &progress).await.map(drop)
+        pull::run(&store, prepared, max, &progress).await?;
+        events.image(&pulled, &pulled, "pull");
+        Ok(())
     }))
 }
 
@@ -135,11 +140,18 @@ pub async fn push(
     let client = Client::new(svc.config.registry.clone());
     let store = svc.images.clone();
     let max = svc.config.max_concurrent_uploads;
+    let pushed = match q.get("tag").filter(|t| !t.is_empty()) {
+        Some(t) => format!("{name}:{t}"),
+        None => name.clone(),
+    };
     let prepared = push::prepare(&client, &store, &name, q.get("tag"), &auth)
         .await
         .map_err(api)?;
+    let events = svc.events.clone();
     Ok(stream(move |progress| async move {
-        push::run(&store, prepared, max, &progress).await.map(drop)
+        push::run(&store, prepared, max, &progress).await?;
+        events.image(&pushed, &pushed, "push");
+        Ok(())
     }))
 }
 

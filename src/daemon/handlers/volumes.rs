@@ -91,6 +91,7 @@ pub async fn create(svc: &Services, body: Incoming) -> ApiResult<Response<Body>>
     };
     let v = volumes(svc);
     let meta = blocking(svc, move |v| v.create(opts)).await??;
+    svc.events.volume(&meta.name, "create", &[]);
     Ok(json(StatusCode::CREATED, &v.to_json(&meta)))
 }
 
@@ -105,7 +106,9 @@ pub async fn inspect(svc: &Services, name: &str) -> ApiResult<Response<Body>> {
 pub async fn remove(svc: &Services, name: &str, q: &Query) -> ApiResult<Response<Body>> {
     let name = name.to_owned();
     let force = q.flag("force");
+    let gone = name.clone();
     blocking(svc, move |v| v.remove(&name, force)).await??;
+    svc.events.volume(&gone, "destroy", &[]);
     Ok(no_content(StatusCode::NO_CONTENT))
 }
 
@@ -144,6 +147,8 @@ pub async fn prune(svc: &Services, q: &Query, path: &str) -> ApiResult<Response<
         not_labels: filters.get("label!").cloned().unwrap_or_default(),
     };
     let (deleted, space) = blocking(svc, move |v| v.prune(&filter)).await?;
+    // dockerd 20.10 sends no destroy for pruned volumes, only this.
+    svc.events.prune("volume", space);
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({

@@ -195,20 +195,6 @@ pub fn label_matches(filter: &str, labels: Option<&HashMap<String, String>>) -> 
     }
 }
 
-/// Bytes used by the files under `dir`, not following symlinks.
-fn dir_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-        })
-        .sum()
-}
-
 impl VolumeService {
     /// Opens `<data_root>/volumes`, loading every volume and sweeping leftovers.
     pub fn open(data_root: &Path) -> io::Result<VolumeService> {
@@ -455,7 +441,8 @@ impl VolumeService {
         let mut deleted = Vec::new();
         let mut space = 0;
         for name in names {
-            let size = dir_size(&self.mountpoint(&name));
+            // Measured like `du`: the blocks the removal frees.
+            let size = crate::disk_usage::du(&self.dir.join(&name));
             match self.remove_locked(&mut inner, &name) {
                 Ok(()) => {
                     space += size;
@@ -627,7 +614,8 @@ mod tests {
         })
         .unwrap();
         svc.create(named("berthnamed")).unwrap();
-        assert_eq!(svc.prune(&PruneFilter::default()), (vec![a], 5));
+        let on_disk = crate::disk_usage::du(svc.mountpoint(&a).parent().unwrap());
+        assert_eq!(svc.prune(&PruneFilter::default()), (vec![a], on_disk));
         let f = PruneFilter {
             all: true,
             not_labels: vec!["keep".into()],
