@@ -294,6 +294,11 @@ impl Events {
         };
         (past, self.tx.subscribe())
     }
+
+    /// How many `/events` streams are open (`/info`'s `NEventsListener`).
+    pub fn listeners(&self) -> usize {
+        self.tx.receiver_count()
+    }
 }
 
 /// The `filters` of `GET /events`, matched as moby's daemon/events/filter.go.

@@ -368,6 +368,7 @@ pub fn system_info(svc: &Services) -> Value {
         "BridgeNfIp6tables": nf_ip6tables,
         "Debug": svc.config.log_level == "debug",
         "NFd": open_fds(),
+        "NEventsListener": svc.events.listeners(),
         "OomKillDisable": support.oom_kill_disable,
         // Tasks are to berthd what goroutines are to dockerd.
         "NGoroutines": tokio::runtime::Handle::try_current()
