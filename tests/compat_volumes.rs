@@ -71,7 +71,10 @@ const RO_WRITE: &str = "sh: can't create /h/f: Read-only file system\n";
 /// `docker volume prune -f` with nothing to remove, then with one unused
 /// empty named volume `berthp1` (API 1.41 prunes named volumes too).
 const PRUNE_NOTHING: &str = "Total reclaimed space: 0B\n";
-const PRUNE_ONE: &str = "Deleted Volumes:\nberthp1\n\nTotal reclaimed space: 0B\n";
+/// dockerd 20.10 reports 0B here (it sums file sizes); berthd reports the disk
+/// space freed (the volume's directory blocks), as issue 10 asks, so only the
+/// shape is compared.
+const PRUNE_ONE: &str = "Deleted Volumes:\nberthp1\n\nTotal reclaimed space: ";
 
 fn daemon() -> TestDaemon {
     let d = TestDaemon::start();
@@ -338,6 +341,7 @@ fn volumes_persist_are_shared_and_pruned_through_docker() {
     );
     assert_eq!(docker_ok(&d, &["volume", "prune", "-f"]), PRUNE_NOTHING);
     docker_ok(&d, &["volume", "create", "berthp1"]);
-    assert_eq!(docker_ok(&d, &["volume", "prune", "-f"]), PRUNE_ONE);
+    let out = docker_ok(&d, &["volume", "prune", "-f"]);
+    assert!(out.starts_with(PRUNE_ONE) && out.ends_with("kB\n"), "{out}");
     assert_eq!(docker_ok(&d, &["volume", "ls", "-q"]), "berthvol\n");
 }

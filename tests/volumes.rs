@@ -582,10 +582,14 @@ fn prune_removes_unused_volumes_only() {
     )
     .unwrap();
     let out = ok(&d, &["volume", "prune", "-f", "--filter", "label!=keep"]);
-    assert_eq!(
-        out,
-        "Deleted Volumes:\nberthunused\n\nTotal reclaimed space: 2.048kB\n"
-    );
+    // The space is what the disk got back (blocks, as du counts them), so at least
+    // the 2048 bytes written plus the volume's directories (issue 10).
+    let size = out
+        .strip_prefix("Deleted Volumes:\nberthunused\n\nTotal reclaimed space: ")
+        .and_then(|r| r.strip_suffix("kB\n"))
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("unexpected prune output {out:?}"));
+    assert!((2.048..100.0).contains(&size), "{out}");
     assert_eq!(
         ok(&d, &["volume", "ls", "-q"]),
         "berthlabelled\nberthused\n"
