@@ -31,16 +31,11 @@
 
 use std::convert::Infallible;
 use std::fs::File;
-use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{OFlag, open};
-use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::Signal;
-use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
-use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 
 use super::cgroups::CgroupPaths;
@@ -298,7 +293,7 @@ fn run(
         // SAFETY: setup_fds put the console socket on CONSOLE_FD, as
         // `fds.console` is set; nothing else owns that fd.
         let socket = unsafe { OwnedFd::from_raw_fd(init::CONSOLE_FD) };
-        setup_terminal(socket, spec.console_size).map_err(other)?;
+        tty::setup_pty(socket, spec.console_size, tty::PtyRole::Terminal).map_err(other)?;
     }
 
     let exec_user = init::process_user(&spec.user, &spec.group_add)?;
@@ -337,68 +332,6 @@ fn run(
         .unwrap_or(init::DEFAULT_PATH);
     let program = init::look_path(&spec.args[0], path_env)?;
     init::exec(&program, &spec.args, &env)
-}
-
-fn step(what: &'static str) -> impl FnOnce(nix::Error) -> String {
-    move |e| format!("set up the terminal: {what}: {e}")
-}
-
-/// In the exec child, inside the container's mount namespace: a pty from
-/// the container's `/dev/ptmx` (its own devpts instance), sized, its master
-/// sent to the supervisor over `socket`, its slave made fds 0-2 and the
-/// controlling terminal of a new session. Unlike the init's console
-/// ([`tty::setup_console`]) nothing is mounted: the container's
-/// `/dev/console` stays the init's.
-fn setup_terminal(socket: OwnedFd, size: Option<[u16; 2]>) -> Result<(), String> {
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .map_err(step("open /dev/ptmx"))?;
-    grantpt(&master).map_err(step("grantpt"))?;
-    unlockpt(&master).map_err(step("unlockpt"))?;
-    let slave_path = ptsname_r(&master).map_err(step("ptsname"))?;
-    if let Some([rows, cols]) = size.filter(|[r, c]| *r > 0 && *c > 0) {
-        tty::set_winsize(master.as_raw_fd(), rows, cols)
-            .map_err(|e| format!("set up the terminal: set size: {e}"))?;
-    }
-    let fds = [master.as_raw_fd()];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    sendmsg::<()>(
-        socket.as_raw_fd(),
-        &[IoSlice::new(b"m")],
-        &cmsg,
-        MsgFlags::empty(),
-        None,
-    )
-    .map_err(step("send the pty master"))?;
-    drop((socket, master));
-
-    nix::unistd::setsid().map_err(step("setsid"))?;
-    let slave = open(
-        slave_path.as_str(),
-        OFlag::O_RDWR | OFlag::O_NOCTTY,
-        Mode::empty(),
-    )
-    .map_err(step("open the pty slave"))?;
-    for dst in 0..3 {
-        // SAFETY: dup2 acts on descriptors only; 0-2 are ours to replace.
-        if unsafe { libc::dup2(slave.as_raw_fd(), dst) } < 0 {
-            return Err(format!(
-                "set up the terminal: dup the pty slave: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-    }
-    // `slave` may itself be one of 0-2; dropping it then would close stdio.
-    if slave.as_raw_fd() <= 2 {
-        std::mem::forget(slave);
-    }
-    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal).
-    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
-        return Err(format!(
-            "set up the terminal: make the pty the controlling terminal: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -141,7 +141,7 @@ fn run(
         // SAFETY: setup_fds put the console socket on CONSOLE_FD, as
         // `fds.console` is set; nothing else owns that fd.
         let socket = unsafe { std::os::fd::OwnedFd::from_raw_fd(CONSOLE_FD) };
-        tty::setup_console(socket, spec.console_size).map_err(other)?;
+        tty::setup_pty(socket, spec.console_size, tty::PtyRole::Console).map_err(other)?;
     }
     nix::unistd::sethostname(spec.effective_hostname())
         .map_err(|e| other(format!("sethostname: {e}")))?;

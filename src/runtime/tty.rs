@@ -30,40 +30,61 @@ pub fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
     Ok(())
 }
 
-fn step(what: &'static str) -> impl FnOnce(nix::Error) -> String {
-    move |e| format!("set up the console: {what}: {e}")
+/// Which pty is being set up: the init's console or an exec's terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PtyRole {
+    /// The init's: the slave is also bound on `/dev/console`.
+    Console,
+    /// An exec's: nothing is mounted, the container's `/dev/console` stays the init's.
+    Terminal,
 }
 
-/// In the init, after `pivot_root` (so `/dev/ptmx` is the container's):
-/// allocates the pty, sizes it (`[rows, cols]`, when both are non-zero),
-/// binds the slave on `/dev/console`, sends the master over `socket` (then
-/// closed), and makes the slave fds 0-2 and the controlling terminal of a
-/// new session.
-pub fn setup_console(socket: OwnedFd, size: Option<[u16; 2]>) -> Result<(), String> {
+impl PtyRole {
+    fn name(self) -> &'static str {
+        match self {
+            PtyRole::Console => "console",
+            PtyRole::Terminal => "terminal",
+        }
+    }
+}
+
+fn step(role: PtyRole, what: &'static str) -> impl FnOnce(nix::Error) -> String {
+    move |e| format!("set up the {}: {what}: {e}", role.name())
+}
+
+/// Inside the container's mount namespace (the init after `pivot_root`, or an
+/// exec child), so `/dev/ptmx` is the container's: allocates the pty, sizes it
+/// (`[rows, cols]`, when both are non-zero), for [`PtyRole::Console`] binds the
+/// slave on `/dev/console`, sends the master over `socket` (then closed), and
+/// makes the slave fds 0-2 and the controlling terminal of a new session.
+pub fn setup_pty(socket: OwnedFd, size: Option<[u16; 2]>, role: PtyRole) -> Result<(), String> {
+    let name = role.name();
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .map_err(step("open /dev/ptmx"))?;
-    grantpt(&master).map_err(step("grantpt"))?;
-    unlockpt(&master).map_err(step("unlockpt"))?;
-    let slave_path = ptsname_r(&master).map_err(step("ptsname"))?;
+        .map_err(step(role, "open /dev/ptmx"))?;
+    grantpt(&master).map_err(step(role, "grantpt"))?;
+    unlockpt(&master).map_err(step(role, "unlockpt"))?;
+    let slave_path = ptsname_r(&master).map_err(step(role, "ptsname"))?;
     if let Some([rows, cols]) = size.filter(|[r, c]| *r > 0 && *c > 0) {
         set_winsize(master.as_raw_fd(), rows, cols)
-            .map_err(|e| format!("set up the console: set size: {e}"))?;
+            .map_err(|e| format!("set up the {name}: set size: {e}"))?;
     }
-    let console = Path::new("/dev/console");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(console)
-        .map_err(|e| format!("set up the console: create /dev/console: {e}"))?;
-    mount(
-        Some(slave_path.as_str()),
-        console,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(step("bind the pty on /dev/console"))?;
+    if role == PtyRole::Console {
+        let console = Path::new("/dev/console");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(console)
+            .map_err(|e| format!("set up the {name}: create /dev/console: {e}"))?;
+        mount(
+            Some(slave_path.as_str()),
+            console,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(step(role, "bind the pty on /dev/console"))?;
+    }
 
     let fds = [master.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
@@ -74,21 +95,21 @@ pub fn setup_console(socket: OwnedFd, size: Option<[u16; 2]>) -> Result<(), Stri
         MsgFlags::empty(),
         None,
     )
-    .map_err(step("send the pty master"))?;
+    .map_err(step(role, "send the pty master"))?;
     drop((socket, master));
 
-    nix::unistd::setsid().map_err(step("setsid"))?;
+    nix::unistd::setsid().map_err(step(role, "setsid"))?;
     let slave = open(
         slave_path.as_str(),
         OFlag::O_RDWR | OFlag::O_NOCTTY,
         Mode::empty(),
     )
-    .map_err(step("open the pty slave"))?;
+    .map_err(step(role, "open the pty slave"))?;
     for dst in 0..3 {
         // SAFETY: dup2 acts on descriptors only; 0-2 are ours to replace.
         if unsafe { libc::dup2(slave.as_raw_fd(), dst) } < 0 {
             return Err(format!(
-                "set up the console: dup the pty slave: {}",
+                "set up the {name}: dup the pty slave: {}",
                 io::Error::last_os_error()
             ));
         }
@@ -100,7 +121,7 @@ pub fn setup_console(socket: OwnedFd, size: Option<[u16; 2]>) -> Result<(), Stri
     // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal).
     if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
         return Err(format!(
-            "set up the console: make the pty the controlling terminal: {}",
+            "set up the {name}: make the pty the controlling terminal: {}",
             io::Error::last_os_error()
         ));
     }
