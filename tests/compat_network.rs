@@ -9,27 +9,13 @@ mod common;
 use std::net::TcpListener;
 use std::process::Command;
 
-use common::{TestDaemon, code, run, run_ok, stderr, stdout};
+use common::{TestDaemon, code, free_subnet, run, run_ok, stderr, stdout};
 use serde_json::{Value, json};
 
 fn rand_hex() -> String {
     let mut b = [0u8; 3];
     getrandom::fill(&mut b).expect("random bytes");
     hex::encode(b)
-}
-
-/// A /24 in 10.200.0.0/13 that no route on the host touches.
-fn free_subnet() -> (String, String) {
-    let routes = run_ok(Command::new("ip").args(["-4", "route"]));
-    loop {
-        let mut b = [0u8; 2];
-        getrandom::fill(&mut b).expect("random bytes");
-        let second = 200 + (b[0] & 7);
-        let prefix = format!("10.{second}.{}.", b[1]);
-        if !routes.contains(&prefix) && !routes.contains(&format!("10.{second}.0.0/")) {
-            return (format!("{prefix}0/24"), format!("{prefix}254"));
-        }
-    }
 }
 
 fn with_busybox() -> TestDaemon {

@@ -15,19 +15,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TestDaemon, TestNet};
+use common::{TestDaemon, TestNet, free_subnet};
 use serde_json::{Value, json};
 
 /// How long a server in a container may take to come up; only bounds a
 /// hung test, nothing asserts speed.
 const READY_BOUND: Duration = Duration::from_secs(30);
-
-/// A free /24 for a user network and its gateway.
-fn free_subnet() -> (String, String) {
-    let bip = TestNet::pick().bip;
-    let base = bip.trim_end_matches(".1/24");
-    (format!("{base}.0/24"), format!("{base}.1"))
-}
 
 fn create(d: &TestDaemon, name: &str, body: Value) -> String {
     let r = d.api_post_json(&format!("/v1.41/containers/create?name={name}"), &body);

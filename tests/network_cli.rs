@@ -19,7 +19,9 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{COMMAND_BOUND, TestDaemon, code, run, run_ok, run_with_stdin, stderr, stdout};
+use common::{
+    COMMAND_BOUND, TestDaemon, code, free_subnet, run, run_ok, run_with_stdin, stderr, stdout,
+};
 
 /// How long one connection attempt or datagram round trip may take.
 const IO_BOUND: Duration = Duration::from_secs(5);
@@ -642,25 +644,13 @@ fn publish_all_maps_exposed_ports_to_random_host_ports() {
     assert_no_endpoints(&bridge_of(&d));
 }
 
-/// A /24 in 10.200.0.0/13 that no route on the host touches.
-fn free_subnet() -> String {
-    let routes = run_ok(Command::new("ip").args(["-4", "route"]));
-    loop {
-        let mut b = [0u8; 2];
-        getrandom::fill(&mut b).expect("random bytes");
-        let prefix = format!("10.{}.{}.", 200 + (b[0] & 7), b[1]);
-        if !routes.contains(&prefix) {
-            return prefix;
-        }
-    }
-}
-
 #[test]
 fn ip_mac_hosts_and_dns_flags_reach_the_container() {
     let d = TestDaemon::start();
     load_busybox(&d);
     let net = format!("berth-net-{}", rand_hex());
-    let prefix = free_subnet();
+    let (subnet, _) = free_subnet();
+    let prefix = subnet.trim_end_matches("0/24");
     run_ok(&mut d.berth(&[
         "network",
         "create",

@@ -73,6 +73,14 @@ pub fn require_root() {
     );
 }
 
+/// A /24 for a user network that no host route or address uses (see
+/// [`TestNet::pick`]), and its first address as the gateway.
+pub fn free_subnet() -> (String, String) {
+    let bip = TestNet::pick().bip;
+    let base = bip.trim_end_matches(".1/24");
+    (format!("{base}.0/24"), format!("{base}.1"))
+}
+
 /// A fresh directory `/tmp/berth-<what>-XXXXXX` (`$BERTH_TEST_TMPDIR` replaces
 /// `/tmp`), kept (not deleted on drop): its owner removes it after unmounting
 /// whatever is below it.
