@@ -18,6 +18,7 @@ PACKAGES=(
   python3                      # bench/ generates its test image with it
   docker.io                    # reference dockerd for the round-trip test and bench/
   python3-docker python3-pytest  # docker-py compatibility suite (tests/compat_py)
+  docker-compose               # compose 1.29 against berthd (tests/compat_compose.rs)
   gcc binutils libc6-dev       # contrib/toolchain-image.sh: the image Dockerfile.example builds in
   xz-utils bzip2               # build contexts and ADD archives compressed with xz or bzip2
   docker-registry apache2-utils  # a real registry (and htpasswd) for the pull/push tests and bench/pull.sh
