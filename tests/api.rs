@@ -117,6 +117,12 @@ fn unknown_endpoint_is_404_with_a_json_message() {
         "/nope",
         "/v1.41/containers/json/extra/bits",
         "/v1.41/definitely-not-an-endpoint",
+        // What docs/compat.md lists as not offered: Docker's 404 shape.
+        "/v1.41/swarm",
+        "/v1.41/services",
+        "/v1.41/plugins",
+        "/v1.41/images/search?term=busybox",
+        "/v1.41/distribution/busybox/json",
     ] {
         let resp = d.api_get(path);
         assert_eq!(resp.status, 404, "{path}: {}", resp.text());
