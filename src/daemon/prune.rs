@@ -152,33 +152,53 @@ pub struct PrunedContainers {
     pub reclaimed: u64,
 }
 
+/// Containers a prune removes at once: a removal mostly waits on the kernel
+/// (cgroup rmdir in every v1 hierarchy, unlinking the state dir), so a few at a
+/// time overlap those waits; more only contend for the same locks.
+const PRUNE_CONCURRENCY: usize = 8;
+
 /// `POST /containers/prune`: removes every container that is not running
 /// (nor paused, nor being removed) and matches `filters`.
 pub async fn prune_containers(
     containers: &ContainerService,
     filters: &PruneFilters,
 ) -> ApiResult<PrunedContainers> {
+    use futures_util::stream::{self, StreamExt};
+    let candidates = containers.all().into_iter().filter(|c| {
+        !matches!(c.state().status, Status::Running | Status::Removing)
+            && filters.matches(
+                c.def.created,
+                &c.def.config.labels.clone().unwrap_or_default(),
+            )
+    });
+    let removed: Vec<ApiResult<Option<(String, u64)>>> = stream::iter(candidates)
+        .map(|c| async move {
+            let dir = c.state_dir.clone();
+            let scans = tokio::task::spawn_blocking(move || scan_each([dir])).await?;
+            match containers.remove(&c, false, false).await {
+                Ok(()) => {
+                    let freed = tokio::task::spawn_blocking(move || freed_of_gone(scans)).await?;
+                    Ok(Some((c.def.id.clone(), freed)))
+                }
+                // Started meanwhile, or removed by someone else: not ours to report.
+                Err(e) => {
+                    tracing::debug!(id = %c.def.id, error = %e.message, "prune skips a container");
+                    Ok(None)
+                }
+            }
+        })
+        .buffered(PRUNE_CONCURRENCY)
+        .collect()
+        .await;
     let mut out = PrunedContainers::default();
-    for c in containers.all() {
-        if matches!(c.state().status, Status::Running | Status::Removing) {
-            continue;
-        }
-        let labels = c.def.config.labels.clone().unwrap_or_default();
-        if !filters.matches(c.def.created, &labels) {
-            continue;
-        }
-        let dir = c.state_dir.clone();
-        let scans = tokio::task::spawn_blocking(move || scan_each([dir])).await?;
-        match containers.remove(&c, false, false).await {
-            Ok(()) => {
-                out.reclaimed += tokio::task::spawn_blocking(move || freed_of_gone(scans)).await?;
-                out.deleted.push(c.def.id.clone());
-            }
-            // Started meanwhile, or removed by someone else: not ours to report.
-            Err(e) => {
-                tracing::debug!(id = %c.def.id, error = %e.message, "prune skips a container")
-            }
-        }
+    for (id, freed) in removed
+        .into_iter()
+        .collect::<ApiResult<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+    {
+        out.deleted.push(id);
+        out.reclaimed += freed;
     }
     Ok(out)
 }
