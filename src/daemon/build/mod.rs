@@ -208,6 +208,10 @@ struct Shared {
     slot: HashMap<usize, usize>,
     total_steps: usize,
     target: usize,
+    /// The store images the build reads (`FROM`, `COPY --from`), pinned until
+    /// it ends: a concurrent prune cannot take an image between its resolve
+    /// and the commit of the first step on it.
+    pins: std::sync::Mutex<Vec<berth::image::store::prune::ImagePin>>,
 }
 
 /// The result of one stage: its image (None: an empty scratch stage) and args.
@@ -342,6 +346,7 @@ impl BuildService {
             slot,
             total_steps,
             target,
+            pins: std::sync::Mutex::default(),
         });
         let results = run_stages(&shared, &order, &deps, &meta).await?;
         for (_, args) in results.values() {
@@ -620,12 +625,17 @@ impl StageRunner<'_> {
     async fn image_config(&self, name: &str) -> Result<(String, ImageConfig), BuildError> {
         let images = self.shared.svc.images.clone();
         let name = name.to_owned();
-        let resolved = tokio::task::spawn_blocking(move || images.resolve(&name))
+        let (resolved, pin) = tokio::task::spawn_blocking(move || images.resolve_pinned(&name))
             .await?
             .map_err(|e| match e {
                 ImageError::NotFound(_) => BuildError::NotFound(e.to_string()),
                 e => BuildError::Image(e),
             })?;
+        self.shared
+            .pins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(pin);
         let config = to_image_config(&resolved.config)?;
         Ok((resolved.id, config))
     }
