@@ -214,15 +214,16 @@ impl ExecService {
         Ok(id)
     }
 
-    /// The IDs of the execs recorded for container `container_id`, sorted
-    /// (inspect's `ExecIDs`).
+    /// The IDs of container `container_id`'s execs that have not exited,
+    /// sorted (inspect's `ExecIDs`). dockerd drops an exec from its
+    /// container's list when it exits, though `/exec/{id}/json` still answers.
     pub fn ids_of(&self, container_id: &str) -> Vec<String> {
         let mut ids: Vec<String> = self
             .table
             .lock()
             .expect("exec table lock")
             .values()
-            .filter(|e| e.container.def.id == container_id)
+            .filter(|e| e.container.def.id == container_id && e.state().phase != Phase::Exited)
             .map(|e| e.id.clone())
             .collect();
         ids.sort();

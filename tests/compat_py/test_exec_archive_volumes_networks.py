@@ -14,7 +14,10 @@ def test_exec_run_output_exit_code_user_and_env(client, image, name):
     res = c.exec_run(["/no/such"])
     assert res.exit_code == 126
     assert c.id in [x.id for x in client.containers.list()]
-    assert client.api.inspect_container(c.id)["ExecIDs"]
+    # Like dockerd, a container lists only the execs that have not exited.
+    assert client.api.inspect_container(c.id)["ExecIDs"] is None
+    pending = client.api.exec_create(c.id, ["true"])["Id"]
+    assert client.api.inspect_container(c.id)["ExecIDs"] == [pending]
 
 
 def test_put_and_get_archive(client, image, name):
