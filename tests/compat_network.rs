@@ -7,7 +7,6 @@
 mod common;
 
 use std::net::TcpListener;
-use std::process::Command;
 
 use common::{TestDaemon, code, free_subnet, run, run_ok, stderr, stdout};
 use serde_json::{Value, json};
