@@ -76,6 +76,9 @@ pub struct Flags {
     /// Docker Hub mirror URL tried first on pulls (repeatable)
     #[arg(long = "registry-mirror", value_name = "url")]
     pub registry_mirrors: Vec<String>,
+    /// Keep containers running when berthd stops (default true)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub live_restore: Option<bool>,
 }
 
 /// The keys of daemon.json berthd understands (dockerd's names).
@@ -111,6 +114,8 @@ struct FileConfig {
     insecure_registries: Option<Vec<String>>,
     #[serde(rename = "registry-mirrors")]
     registry_mirrors: Option<Vec<String>>,
+    #[serde(rename = "live-restore")]
+    live_restore: Option<bool>,
 }
 
 /// The effective configuration.
@@ -151,6 +156,9 @@ pub struct Config {
     pub max_concurrent_uploads: usize,
     /// `insecure-registries` and `registry-mirrors`.
     pub registry: berth::image::registry::RegistryConfig,
+    /// Whether containers keep running when berthd stops (`live-restore`,
+    /// default true; false: a stop stops them all, see docs/lifecycle.md).
+    pub live_restore: bool,
 }
 
 /// A configuration that cannot be used.
@@ -304,6 +312,7 @@ impl Config {
             Some(flags.registry_mirrors).filter(|v| !v.is_empty()),
             file.registry_mirrors,
         )?;
+        let live_restore = merge("live-restore", flags.live_restore, file.live_restore)?;
         let exec_root = exec_root.unwrap_or_else(|| PathBuf::from("/run/berth"));
         let socket = match hosts.as_deref() {
             None | Some([]) => exec_root.join("berth.sock"),
@@ -342,6 +351,7 @@ impl Config {
                 insecure: insecure.unwrap_or_default(),
                 mirrors: mirrors.unwrap_or_default(),
             },
+            live_restore: live_restore.unwrap_or(true),
         })
     }
 }
@@ -543,6 +553,25 @@ mod tests {
         let err = Config::resolve(flags(&["--config-file", path, "--insecure-registry", "x"]))
             .unwrap_err();
         assert!(err.to_string().contains("insecure-registries"), "{err}");
+    }
+
+    #[test]
+    fn live_restore_defaults_to_true_and_comes_from_flag_or_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("daemon.json");
+        let path = cfg.to_str().unwrap();
+        std::fs::write(&cfg, "{}").unwrap();
+        let c = Config::resolve(flags(&["--config-file", path])).unwrap();
+        assert!(c.live_restore);
+        let c = Config::resolve(flags(&["--config-file", path, "--live-restore=false"])).unwrap();
+        assert!(!c.live_restore);
+        let c = Config::resolve(flags(&["--config-file", path, "--live-restore"])).unwrap();
+        assert!(c.live_restore);
+        std::fs::write(&cfg, r#"{"live-restore": false}"#).unwrap();
+        let c = Config::resolve(flags(&["--config-file", path])).unwrap();
+        assert!(!c.live_restore);
+        let err = Config::resolve(flags(&["--config-file", path, "--live-restore"])).unwrap_err();
+        assert!(err.to_string().contains("live-restore"), "{err}");
     }
 
     #[test]

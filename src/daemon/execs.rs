@@ -241,6 +241,12 @@ impl ExecService {
             .ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))
     }
 
+    /// Drops the record of a finished exec nobody will inspect (a health
+    /// probe), so a long-running container's probes do not pile up.
+    pub fn forget(&self, id: &str) {
+        self.table.lock().expect("exec table lock").remove(id);
+    }
+
     /// Claims `exec` for a start: dockerd's 409s when it ran or runs, or
     /// when its container stopped or was paused meanwhile.
     pub fn claim(&self, exec: &Exec) -> ApiResult<()> {

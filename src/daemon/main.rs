@@ -100,6 +100,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // Before the socket is bound: clients never see a half-recovered table.
     containers.adopt().await;
     networks.adopt(&containers.running_ids()).await;
+    // As dockerd's restore: what the restart policies start, once networks are up.
+    containers.apply_restart_policies().await;
     let shutdown = shutdown_signal();
     let listener = server::bind(&config.socket, &config.group)
         .with_context(|| format!("listening on {}", config.socket.display()))?;
@@ -122,8 +124,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         stats: Arc::new(stats::Collector::new()),
         execs: Arc::new(execs::ExecService::new(exe, events)),
     });
-    server::serve(listener, svc, shutdown).await;
-    tracing::info!("shutting down");
+    // Probes are execs: monitors (adopted containers' too) start once execs can run.
+    svc.containers.enable_health_checks(svc.execs.clone());
+    server::serve(listener, svc.clone(), shutdown).await;
+    tracing::info!(live_restore = config.live_restore, "shutting down");
+    // After the API stopped, as dockerd: then nothing races the stops.
+    svc.containers.shutdown(config.live_restore).await;
     for path in [&config.socket, &config.pidfile] {
         if let Err(e) = std::fs::remove_file(path) {
             tracing::warn!(path = %path.display(), error = %e, "removing on shutdown");

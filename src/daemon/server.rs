@@ -49,36 +49,64 @@ pub fn bind(path: &Path, group: &str) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serves connections until `shutdown` resolves.
+/// How long a shutdown waits for in-flight requests; streams that never end
+/// (`/events`, `logs --follow`, attach) are cut after it.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serves connections until `shutdown` resolves; then stops accepting, lets
+/// every connection finish the request it is serving (idle ones close at
+/// once) for up to [`SHUTDOWN_GRACE`], and returns.
 pub async fn serve(
     listener: UnixListener,
     svc: Arc<Services>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let stopping = tokio_util::sync::CancellationToken::new();
+    // Each connection holds a sender; all dropped means all connections done.
+    let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<()>(1);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let svc = svc.clone();
+                    let stopping = stopping.clone();
+                    let open = open_tx.clone();
                     tokio::spawn(async move {
                         let service = service_fn(move |req| {
                             let svc = svc.clone();
                             async move { Ok::<_, Infallible>(handle(svc, req).await) }
                         });
-                        if let Err(e) = http1::Builder::new()
+                        let conn = http1::Builder::new()
                             .serve_connection(TokioIo::new(stream), service)
-                            .with_upgrades()
-                            .await
-                        {
+                            .with_upgrades();
+                        tokio::pin!(conn);
+                        let result = tokio::select! {
+                            r = conn.as_mut() => r,
+                            () = stopping.cancelled() => {
+                                conn.as_mut().graceful_shutdown();
+                                conn.await
+                            }
+                        };
+                        if let Err(e) = result {
                             tracing::debug!(error = %e, "connection ended with an error");
                         }
+                        drop(open);
                     });
                 }
                 Err(e) => tracing::warn!(error = %e, "accepting a connection"),
             },
             () = &mut shutdown => break,
         }
+    }
+    drop(listener);
+    stopping.cancel();
+    drop(open_tx);
+    if tokio::time::timeout(SHUTDOWN_GRACE, open_rx.recv())
+        .await
+        .is_err()
+    {
+        tracing::info!("cutting connections still open {SHUTDOWN_GRACE:?} into the shutdown");
     }
 }
 

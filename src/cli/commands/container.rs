@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use berth::api::models::{
     ContainerConfig, ContainerCreateResponse, HostConfig, HostConfigLogConfig, NetworkingConfig,
-    ResourcesUlimits,
+    ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 use berth::image::reference::{Reference, familiar_name};
 
@@ -111,6 +111,9 @@ pub struct RunArgs {
         allow_negative_numbers = true
     )]
     stop_timeout: Option<i64>,
+    /// Restart policy to apply when a container exits
+    #[arg(long, value_name = "string", default_value = "no")]
+    restart: String,
     /// Logging driver for the container
     #[arg(long = "log-driver", value_name = "string")]
     log_driver: Option<String>,
@@ -125,6 +128,9 @@ pub struct RunArgs {
     /// Volumes and mounts
     #[command(flatten)]
     mounts: super::mountflags::MountArgs,
+    /// Health checks
+    #[command(flatten)]
+    health: super::healthflags::HealthArgs,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -144,6 +150,26 @@ fn option_error(command: &str, message: String) -> CliError {
         code: 125,
         message: format!("berth: {message}\n\nRun 'berth {command} --help' for more information"),
     }
+}
+
+/// `--restart name[:count]` as HostConfig.RestartPolicy; with `--rm` only
+/// `no` (the docker CLI's check). The daemon judges the retry count.
+fn restart_policy(flag: &str, rm: bool) -> Result<Option<RestartPolicy>, String> {
+    let parsed = super::resources::parse_restart_policy(flag)?;
+    let name = match parsed.name.as_str() {
+        "" | "no" => RestartPolicyNameEnum::NO,
+        "always" => RestartPolicyNameEnum::ALWAYS,
+        "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+        "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+        other => return Err(format!("invalid restart policy '{other}'")),
+    };
+    if rm && name != RestartPolicyNameEnum::NO {
+        return Err("conflicting options: cannot specify both --restart and --rm".to_owned());
+    }
+    Ok(Some(RestartPolicy {
+        name: Some(name),
+        maximum_retry_count: Some(parsed.maximum_retry_count),
+    }))
 }
 
 /// The Linux resource names Docker's `units.ParseUlimit` knows.
@@ -407,6 +433,7 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
         .map(|o| parse_security_opt(o).map_err(opt_err))
         .collect::<Result<Vec<_>, _>>()?;
     let log_config = log_config(args).map_err(opt_err)?;
+    let restart_policy = restart_policy(&args.restart, args.rm).map_err(opt_err)?;
     let image = args.args[0].clone();
     let cmd: Vec<String> = args.args[1..].to_vec();
     let mut config = ContainerConfig {
@@ -436,6 +463,7 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
         .map(|(h, w)| vec![i32::from(h), i32::from(w)]);
     let mut host_config = HostConfig {
         auto_remove: Some(args.rm),
+        restart_policy,
         privileged: Some(args.privileged),
         cap_add: (!args.cap_add.is_empty()).then(|| args.cap_add.clone()),
         cap_drop: (!args.cap_drop.is_empty()).then(|| args.cap_drop.clone()),
@@ -449,6 +477,7 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
     };
     let networking_config = net.apply(&mut config, &mut host_config);
     args.resources.apply(&mut host_config).map_err(opt_err)?;
+    args.health.apply(&mut config).map_err(opt_err)?;
     args.mounts
         .apply(&mut config, &mut host_config)
         .map_err(|e| {

@@ -8,6 +8,7 @@ pub mod cp;
 pub mod credentials;
 pub mod events;
 pub mod exec;
+pub mod healthflags;
 pub mod image;
 pub mod lifecycle;
 pub mod logs;

@@ -93,6 +93,22 @@ pub struct RunState {
     /// The cgroup of the current or last run, removed with the container.
     #[serde(default)]
     pub cgroup: Option<CgroupPaths>,
+    /// Restarts made by the restart policy since the last start through
+    /// the API (`RestartCount`).
+    #[serde(default)]
+    pub restart_count: u64,
+    /// The user stopped or killed it through the API since its last start
+    /// (dockerd's `HasBeenManuallyStopped`).
+    #[serde(default)]
+    pub manually_stopped: bool,
+    /// Waiting out the back-off before its policy starts it again; `status`
+    /// stays `Running` meanwhile, with no pid, as dockerd's `Restarting`.
+    #[serde(default)]
+    pub restarting: bool,
+    /// `State.Health`: set at the first start of a container with a health
+    /// check, kept after it stops (see `health.rs`).
+    #[serde(default)]
+    pub health: Option<super::health::Health>,
 }
 
 impl RunState {
@@ -109,6 +125,10 @@ impl RunState {
             paused: false,
             oom_killed: false,
             cgroup: None,
+            restart_count: 0,
+            manually_stopped: false,
+            restarting: false,
+            health: None,
         }
     }
 }
@@ -150,6 +170,8 @@ pub struct Container {
     /// endpoint settings asked for (`networks.json`; connect and disconnect
     /// change it).
     pub(super) networks: Mutex<BTreeMap<String, EndpointSettings>>,
+    /// Back-off and cancellation of its restart policy (in memory only).
+    pub(super) restart: Mutex<super::restart::Manager>,
 }
 
 impl Container {
@@ -173,6 +195,7 @@ impl Container {
             removal_waiters: Mutex::new(Vec::new()),
             control: watch::channel(None).0,
             networks: Mutex::new(BTreeMap::new()),
+            restart: Mutex::new(super::restart::Manager::default()),
         }
     }
 

@@ -43,6 +43,7 @@ pub fn merge_image_config(mut user: ContainerConfig, image: &ContainerConfig) ->
     if user.stop_signal.is_none() {
         user.stop_signal.clone_from(&image.stop_signal);
     }
+    user.healthcheck = super::health::merge(user.healthcheck.take(), image.healthcheck.as_ref());
     // Both sets are unions, as in dockerd's merge.
     if let Some(image_ports) = &image.exposed_ports {
         let ports = user.exposed_ports.get_or_insert_with(Default::default);

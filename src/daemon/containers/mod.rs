@@ -6,13 +6,16 @@
 //! (supervisor socket, spec). The table is rebuilt from those at start.
 
 mod container;
+pub mod health;
 pub mod hostcfg;
 pub mod logs;
 pub mod merge;
 pub mod mounts;
 mod names;
 pub mod netcfg;
+mod reconcile;
 pub mod resources;
+pub mod restart;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -50,6 +53,14 @@ pub struct ContainerService {
     volumes: Arc<crate::volumes::VolumeService>,
     /// The event bus lifecycle changes are published to.
     pub events: Arc<crate::events::Events>,
+    /// Set when the daemon stops: no restart policy acts from then on, and
+    /// the stops of a shutdown do not count as the user's.
+    shutting_down: std::sync::atomic::AtomicBool,
+    /// Set once the daemon's start-up (adoption, networks) is done: restarts
+    /// wait for it, as dockerd's `waitForStartupDone`.
+    started_up: tokio::sync::watch::Sender<bool>,
+    /// The health-check monitors of running containers.
+    health: health::Monitors,
 }
 
 /// How containers get their cgroups.
@@ -131,9 +142,19 @@ impl ContainerService {
             networks,
             volumes: Arc::new(crate::volumes::VolumeService::open(data_root)?),
             events: Arc::new(crate::events::Events::new()),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
+            started_up: tokio::sync::watch::channel(false).0,
+            health: health::Monitors::default(),
         };
         for entry in std::fs::read_dir(&svc.data_dir)? {
             let path = entry?.path();
+            // `.removing-<id>`: an `rm` cut short, finished by crash recovery.
+            if path
+                .file_name()
+                .is_some_and(|n| n.as_encoded_bytes().starts_with(b"."))
+            {
+                continue;
+            }
             match svc.load_one(&path) {
                 Ok(c) => {
                     svc.register_mounts(&c);
@@ -142,8 +163,9 @@ impl ContainerService {
                         .expect("table lock")
                         .insert(c.def.id.clone(), Arc::new(c));
                 }
+                // Crash recovery (`adopt`) quarantines or finishes it.
                 Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "skipping unreadable container state")
+                    tracing::warn!(path = %path.display(), error = %e, "container state did not load")
                 }
             }
         }
@@ -237,6 +259,8 @@ impl ContainerService {
         image: ResolvedImage,
     ) -> ApiResult<(Arc<Container>, Vec<String>)> {
         hostcfg::validate(&req.config, &req.host_config)?;
+        restart::validate(&req.host_config)?;
+        health::validate(&req.config).map_err(|e| ApiError::new(e.class(), e.to_string()))?;
         let networks = netcfg::validate(
             &self.networks,
             &req.config,
@@ -372,7 +396,12 @@ impl ContainerService {
     pub async fn start(self: &Arc<Self>, c: &Arc<Container>) -> ApiResult<bool> {
         let result = {
             let _op = c.op.lock().await;
-            self.start_locked(c).await
+            // A restarting container counts as running (dockerd's 304).
+            if c.state().restarting {
+                Ok(false)
+            } else {
+                self.start_locked(c).await
+            }
         };
         if result.is_err() {
             self.auto_remove(c).await;
@@ -466,6 +495,8 @@ impl ContainerService {
                     "cannot start a paused container, try unpause instead",
                 ));
             }
+            // Its restart policy starts it again after the back-off.
+            Status::Running if c.state().restarting => {}
             Status::Running => return Ok(false),
             Status::Removing => {
                 return Err(ApiError::conflict(format!(
@@ -487,7 +518,16 @@ impl ContainerService {
         let run = self.prepare_network(c, &mut spec).await?;
         match client::start(&self.exe, &spec).await {
             Ok(started) => {
+                // Any start but the policy's own resets the restart state.
+                if !c.state().restarting {
+                    self.reset_restart(c);
+                }
                 self.set_state(c, |st| {
+                    if !st.restarting {
+                        st.restart_count = 0;
+                        st.manually_stopped = false;
+                    }
+                    st.restarting = false;
                     st.status = Status::Running;
                     st.pid = started.pid;
                     st.exit_code = 0;
@@ -502,6 +542,7 @@ impl ContainerService {
                 tokio::spawn(self.clone().pump(c.clone(), started.events, run));
                 self.copied_up(c);
                 self.events.container(c, "start", &[]);
+                self.monitor_health(c);
                 Ok(true)
             }
             Err(e) => {
@@ -539,6 +580,9 @@ impl ContainerService {
         self.still_there(c)?;
         // Registered before the check, so an exit in between still wakes us.
         let mut exited = c.next_exit();
+        if self.stop_restarting(c)? {
+            return Ok(true);
+        }
         if c.state().status != Status::Running {
             return Ok(false);
         }
@@ -549,12 +593,16 @@ impl ContainerService {
         if let Err(e) = self.kill(c, signal).await {
             tracing::warn!(id = %c.def.id, error = %e, "sending the stop signal");
         }
+        // An exit that came before the signal may have left it restarting:
+        // the stop cancels that restart (stop_restarting) under this op lock.
         if secs < 0 {
             let _ = exited.await;
+            self.stop_restarting(c)?;
             return Ok(true);
         }
         let grace = std::time::Duration::from_secs(secs.unsigned_abs());
         if tokio::time::timeout(grace, &mut exited).await.is_ok() {
+            self.stop_restarting(c)?;
             return Ok(true);
         }
         tracing::info!(
@@ -563,10 +611,12 @@ impl ContainerService {
         );
         if let Err(e) = self.kill(c, libc::SIGKILL).await
             && c.state().status == Status::Running
+            && !c.state().restarting
         {
             return Err(e);
         }
         let _ = exited.await;
+        self.stop_restarting(c)?;
         Ok(true)
     }
 
@@ -878,7 +928,8 @@ impl ContainerService {
                 ),
             },
         };
-        self.record_exit(&c, code, finished_at, error, oom_killed);
+        let restart = self.restart_decision(&c, code);
+        self.record_exit(&c, code, finished_at, error, oom_killed, restart.is_some());
         // As dockerd: stopped first, network released right after; a start
         // in between makes a new run, which this one leaves alone.
         if let Some(run) = run
@@ -886,7 +937,10 @@ impl ContainerService {
         {
             tracing::warn!(id = %c.def.id, error = %e, "tearing down the container's network");
         }
-        self.auto_remove(&c).await;
+        match restart {
+            Some(pending) => self.clone().restart_after(c, pending).await,
+            None => self.auto_remove(&c).await,
+        }
     }
 
     /// Publishes `disconnect` for each bridge network `c` left.
@@ -900,7 +954,8 @@ impl ContainerService {
         }
     }
 
-    /// Marks `c` exited and wakes everyone waiting for that.
+    /// Marks `c` exited (or, when its restart policy starts it again,
+    /// `restarting`, counting the restart) and wakes everyone waiting for that.
     fn record_exit(
         &self,
         c: &Container,
@@ -908,6 +963,7 @@ impl ContainerService {
         finished_at: Option<String>,
         error: String,
         oom_killed: bool,
+        restarting: bool,
     ) {
         // Before the state changes, as dockerd (which logs die and releases
         // network and volumes first): whoever sees the container exited, by
@@ -921,7 +977,14 @@ impl ContainerService {
         self.unmounted(c);
         let finished = finished_at.unwrap_or_else(berth::runtime::state::now_rfc3339);
         if let Err(e) = self.set_state(c, |st| {
-            st.status = Status::Exited;
+            // dockerd's SetRestarting: still "running", with no process.
+            st.status = if restarting {
+                Status::Running
+            } else {
+                Status::Exited
+            };
+            st.restarting = restarting;
+            st.restart_count += u64::from(restarting);
             st.pid = 0;
             st.exit_code = code;
             st.error = error;
@@ -945,7 +1008,8 @@ impl ContainerService {
     /// the exit status its supervisor recorded or an error saying it vanished.
     pub async fn adopt(self: &Arc<Self>) {
         for c in self.all() {
-            if c.state().status != Status::Running {
+            // One left restarting has no process: its policy decides anew.
+            if c.state().status != Status::Running || self.settle_restarting(&c) {
                 continue;
             }
             // A supervisor that accepts but never greets must not hold up the daemon.
@@ -1002,11 +1066,14 @@ impl ContainerService {
                         ),
                     };
                     tracing::info!(id = %c.def.id, code, "container exited while the daemon was down");
-                    self.record_exit(&c, code, finished, error, oom);
+                    self.record_exit(&c, code, finished, error, oom, false);
                     self.auto_remove(&c).await;
                 }
             }
         }
+        // What the dead ones left behind (processes, cgroups, exec-root
+        // dirs, unpinned netns, damaged or half-made state dirs).
+        self.reconcile().await;
     }
 
     /// `POST /containers/{id}/kill`. Not serialised with the op lock: a kill
@@ -1016,6 +1083,9 @@ impl ContainerService {
     /// signal when it has no StopSignal), so the signal takes effect, as
     /// dockerd does.
     pub async fn kill(&self, c: &Container, signal: i32) -> ApiResult<()> {
+        if self.before_kill(c, signal)? {
+            return Ok(());
+        }
         let control = c.control.borrow().clone();
         let st = c.state();
         let Some(ctl) = control.filter(|_| st.status == Status::Running) else {
@@ -1058,6 +1128,9 @@ impl ContainerService {
         let st = c.state();
         if st.status != Status::Running {
             return Err(not_running(&c.def.id));
+        }
+        if st.restarting {
+            return Err(restart::restarting_conflict(&c.def.id));
         }
         if st.paused {
             return Err(ApiError::conflict(format!(
@@ -1132,6 +1205,9 @@ impl ContainerService {
         body: &ContainerUpdateBody,
     ) -> ApiResult<Vec<String>> {
         let (limits, warnings) = resources::prepare_update(body, &self.cgroups.support)?;
+        if let Some(p) = &body.restart_policy {
+            restart::validate_policy(p)?;
+        }
         let _op = c.op.lock().await;
         self.still_there(c)?;
         let id = &c.def.id;
@@ -1181,6 +1257,15 @@ impl ContainerService {
 
     async fn remove_locked(&self, c: &Arc<Container>, force: bool, volumes: bool) -> ApiResult<()> {
         let exited = c.next_exit();
+        if c.state().restarting {
+            if !force {
+                return Err(ApiError::conflict(format!(
+                    "You cannot remove a restarting container {}. Stop the container before attempting removal or force remove",
+                    c.def.id
+                )));
+            }
+            self.stop_restarting(c)?;
+        }
         if c.state().status == Status::Running {
             if !force {
                 return Err(ApiError::conflict(if c.state().paused {
@@ -1195,12 +1280,16 @@ impl ContainerService {
                     )
                 }));
             }
+            // An exit racing the kill may have left it restarting (the
+            // kill cancelled that restart).
             if let Err(e) = self.kill(c, libc::SIGKILL).await
                 && c.state().status == Status::Running
+                && !c.state().restarting
             {
                 return Err(e);
             }
             let _ = exited.await;
+            self.stop_restarting(c)?;
         }
         {
             let mut st = c.state.lock().expect("state lock");
@@ -1221,7 +1310,9 @@ impl ContainerService {
         }
         // Before the state dir goes: it holds the mount records.
         failures.extend(self.release_mounts(c, volumes));
-        for dir in [&c.run_dir, &c.state_dir] {
+        // Renamed first: a crash mid-deletion leaves no half-deleted container.
+        let doomed = reconcile::detach_for_removal(&c.state_dir);
+        for dir in [&c.run_dir, &doomed] {
             match std::fs::remove_dir_all(dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -20,6 +20,7 @@ use berth::api::models::{
 };
 use berth::logging::stdcopy::{StdStream, frame_header};
 
+use crate::containers::health;
 use crate::containers::logs as logcfg;
 use crate::containers::{
     Container, CreateRequest, RunState, Status, Stream, hostcfg, netcfg, not_running, resolve_image,
@@ -233,6 +234,9 @@ pub async fn resize(c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> {
 pub async fn top(c: Arc<Container>, q: &Query) -> ApiResult<Response<Body>> {
     if c.state().status != Status::Running {
         return Err(not_running(&c.def.id));
+    }
+    if c.state().restarting {
+        return Err(crate::containers::restart::restarting_conflict(&c.def.id));
     }
     let ps_args = q
         .get("ps_args")
@@ -562,7 +566,18 @@ fn status_text(st: &RunState, now: chrono::DateTime<chrono::Utc>) -> String {
             "Up {} (Paused)",
             human_duration(now - st.started_at.unwrap_or(now))
         ),
-        Status::Running => format!("Up {}", human_duration(now - st.started_at.unwrap_or(now))),
+        Status::Running if st.restarting => {
+            let exited = st.finished_at.as_deref().and_then(parse_time);
+            let ago = human_duration(now - exited.unwrap_or(now));
+            format!("Restarting ({}) {ago} ago", st.exit_code)
+        }
+        Status::Running => {
+            let up = format!("Up {}", human_duration(now - st.started_at.unwrap_or(now)));
+            match &st.health {
+                Some(h) => format!("{up} ({})", h.status.ps_suffix()),
+                None => up,
+            }
+        }
         Status::Removing => "Removal In Progress".to_owned(),
         _ if st.started_at.is_none() => "Created".to_owned(),
         _ => match st.finished_at.as_deref().and_then(parse_time) {
@@ -576,6 +591,7 @@ fn status_text(st: &RunState, now: chrono::DateTime<chrono::Utc>) -> String {
 fn state_string(st: &RunState) -> &'static str {
     match st.status {
         Status::Running if st.paused => "paused",
+        Status::Running if st.restarting => "restarting",
         Status::Running | Status::Removing => st.status.as_str(),
         _ if st.started_at.is_none() => "created",
         _ => "exited",
@@ -590,11 +606,12 @@ fn state_json(st: &RunState) -> ContainerState {
             "paused" => ContainerStateStatusEnum::PAUSED,
             "removing" => ContainerStateStatusEnum::REMOVING,
             "created" => ContainerStateStatusEnum::CREATED,
+            "restarting" => ContainerStateStatusEnum::RESTARTING,
             _ => ContainerStateStatusEnum::EXITED,
         }),
         running: Some(st.status == Status::Running),
         paused: Some(st.paused),
-        restarting: Some(false),
+        restarting: Some(st.restarting),
         oom_killed: Some(st.oom_killed),
         dead: Some(false),
         pid: Some(i64::from(st.pid)),
@@ -606,7 +623,7 @@ fn state_json(st: &RunState) -> ContainerState {
                 .unwrap_or_else(|| zero.clone()),
         ),
         finished_at: Some(st.finished_at.clone().unwrap_or(zero)),
-        health: None,
+        health: st.health.as_ref().map(|h| h.to_model()),
     }
 }
 
@@ -634,6 +651,12 @@ fn host_config_json(c: &Container) -> HostConfig {
     }
     h.blkio_weight.get_or_insert(0);
     h.oom_kill_disable.get_or_insert(false);
+    // dockerd's zero RestartPolicy is `{"Name": "", "MaximumRetryCount": 0}`.
+    let policy = h.restart_policy.get_or_insert_with(Default::default);
+    policy
+        .name
+        .get_or_insert(berth::api::models::RestartPolicyNameEnum::EMPTY);
+    policy.maximum_retry_count.get_or_insert(0);
     for v in [&mut h.cgroup_parent, &mut h.cpuset_cpus, &mut h.cpuset_mems] {
         v.get_or_insert_with(String::new);
     }
@@ -721,7 +744,7 @@ pub async fn inspect(svc: &Services, c: Arc<Container>, q: &Query) -> ApiResult<
         hosts_path: Some(c.run_dir.join("hosts").display().to_string()),
         log_path: Some(logcfg::log_path(&c)),
         name: Some(format!("/{}", c.name())),
-        restart_count: Some(0),
+        restart_count: Some(i64::try_from(st.restart_count).unwrap_or(i64::MAX)),
         driver: Some("overlay2".to_owned()),
         platform: Some("linux".to_owned()),
         mount_label: Some(String::new()),
@@ -863,6 +886,16 @@ pub async fn list(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
         }
         all = true;
     }
+    let health_filter = filters.get("health").filter(|v| !v.is_empty());
+    if let Some(bad) = health_filter
+        .into_iter()
+        .flatten()
+        .find(|h| !health::is_valid_filter(h))
+    {
+        return Err(ApiError::invalid(format!(
+            "Unrecognised filter value for health: {bad}"
+        )));
+    }
     let mut exited = Vec::new();
     for e in filters.get("exited").into_iter().flatten() {
         exited.push(
@@ -946,6 +979,11 @@ pub async fn list(svc: &Services, q: &Query) -> ApiResult<Response<Body>> {
             continue;
         }
         if !matches_any(filters.get("status"), state_string(&st)) {
+            continue;
+        }
+        // dockerd's ExactMatch on the health status (`none` without a check).
+        let health_value = health::filter_value(st.health.as_ref());
+        if health_filter.is_some_and(|v| !v.iter().any(|h| h == health_value)) {
             continue;
         }
         if let Some(ids) = &ancestor_ids
@@ -1035,6 +1073,9 @@ mod tests {
         st.status = Status::Running;
         st.started_at = Some(now - chrono::Duration::seconds(3));
         assert_eq!(status_text(&st, now), "Up 3 seconds");
+        st.health = Some(health::Health::restart(None));
+        assert_eq!(status_text(&st, now), "Up 3 seconds (health: starting)");
+        assert_eq!(state_json(&st).health.unwrap().log, Some(Vec::new()));
         st.status = Status::Exited;
         st.exit_code = 7;
         st.finished_at = Some(
@@ -1043,6 +1084,12 @@ mod tests {
         );
         assert_eq!(status_text(&st, now), "Exited (7) 5 seconds ago");
         assert_eq!(state_string(&st), "exited");
+        // dockerd's SetRestarting: running, restarting, the last exit shown.
+        st.status = Status::Running;
+        st.restarting = true;
+        assert_eq!(status_text(&st, now), "Restarting (7) 5 seconds ago");
+        assert_eq!(state_string(&st), "restarting");
+        assert_eq!(state_json(&st).restarting, Some(true));
     }
 
     #[test]
