@@ -13,7 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::service::ServiceDaemon;
+use common::service::{Pki, ServiceDaemon, curl_version, free_port};
 use common::{TestDaemon, docker_cli, run, stderr, stdout};
 
 /// A host group created for one test, deleted on drop.
@@ -152,15 +152,6 @@ fn unsafe_socket_directories_are_refused() {
     assert!(!safe.join("berth.sock").exists());
 }
 
-/// A loopback port nothing listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn plain_tcp_is_refused() {
     let mut d = ServiceDaemon::prepare("plaintcp");
@@ -168,132 +159,6 @@ fn plain_tcp_is_refused() {
     let log = refused(&mut d, &format!("tcp://127.0.0.1:{port}"), &[]);
     assert!(log.contains("without --tlsverify"), "{log}");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
-}
-
-/// Certificates made with `openssl` in a temp dir: a CA, the daemon's
-/// certificate for 127.0.0.1, a client of that CA, and a client of
-/// another CA.
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let pki = Pki {
-            dir: tempfile::Builder::new()
-                .prefix("berth-pki-")
-                .tempdir()
-                .unwrap(),
-        };
-        pki.ca("ca");
-        pki.ca("other-ca");
-        pki.leaf(
-            "server",
-            "ca",
-            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
-        );
-        pki.leaf("client", "ca", "extendedKeyUsage=clientAuth");
-        pki.leaf("stranger", "other-ca", "extendedKeyUsage=clientAuth");
-        pki
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn openssl(&self, args: &[&str]) {
-        let out = run(Command::new("openssl")
-            .args(args)
-            .current_dir(self.dir.path()));
-        assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
-    }
-
-    fn key(&self, name: &str) {
-        self.openssl(&[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            &format!("{name}-key.pem"),
-        ]);
-    }
-
-    fn ca(&self, name: &str) {
-        self.key(name);
-        self.openssl(&[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            &format!("{name}-key.pem"),
-            "-subj",
-            &format!("/CN=berth-test-{name}"),
-            "-days",
-            "2",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-            "-out",
-            &format!("{name}.pem"),
-        ]);
-    }
-
-    fn leaf(&self, name: &str, ca: &str, ext: &str) {
-        self.key(name);
-        let ext_file = format!("{name}.ext");
-        fs::write(
-            self.path(&ext_file),
-            format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n{ext}\n"),
-        )
-        .unwrap();
-        self.openssl(&[
-            "req",
-            "-new",
-            "-key",
-            &format!("{name}-key.pem"),
-            "-subj",
-            &format!("/CN=berth-test-{name}"),
-            "-out",
-            &format!("{name}.csr"),
-        ]);
-        self.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}-key.pem"),
-            "-set_serial",
-            "7",
-            "-days",
-            "2",
-            "-extfile",
-            &ext_file,
-            "-out",
-            &format!("{name}.pem"),
-        ]);
-    }
-}
-
-/// `curl https://127.0.0.1:port/version` with the CA and, if given, a
-/// client certificate.
-fn curl_version(pki: &Pki, port: u16, client: Option<&str>) -> std::process::Output {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--fail", "--max-time", "60", "--cacert"])
-        .arg(pki.path("ca.pem"));
-    if let Some(c) = client {
-        cmd.arg("--cert")
-            .arg(pki.path(&format!("{c}.pem")))
-            .arg("--key")
-            .arg(pki.path(&format!("{c}-key.pem")));
-    }
-    cmd.arg(format!("https://127.0.0.1:{port}/v1.41/version"));
-    run(&mut cmd)
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::service::{BOUND, NotifySocket, ServiceDaemon};
+use common::service::{BOUND, NotifySocket, Pki, ServiceDaemon, curl_version, free_port};
 use common::{TestDaemon, berthd_command, run, stderr, stdout, try_request};
 
 const UNITS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/systemd");
@@ -152,6 +152,165 @@ fn socket_activation_serves_the_api_on_the_inherited_socket() {
     kill_and_expect_stopping(&mut d, &notify);
     // The socket belongs to the service manager: berthd leaves it.
     assert_eq!(fs::metadata(&d.socket).unwrap().ino(), inode);
+}
+
+/// `socket:[inode]` links of a process' open files.
+fn open_sockets(pid: i32) -> Vec<String> {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .map(|l| l.to_string_lossy().into_owned())
+        .filter(|l| l.starts_with("socket:"))
+        .collect()
+}
+
+#[test]
+fn containers_of_a_socket_activated_daemon_inherit_neither_its_socket_nor_listen_fds() {
+    let mut d = ServiceDaemon::prepare("sdleak");
+    let mut cmd = Command::new("systemd-socket-activate");
+    cmd.arg("-l")
+        .arg(&d.socket)
+        .arg(env!("CARGO_BIN_EXE_berthd"))
+        .args(["-H", "fd://"])
+        .args(d.args());
+    d.spawn(cmd);
+    wait_for_socket(&mut d);
+    let api = |method: &str, path: &str, body: &[u8]| {
+        try_request(
+            &d.socket,
+            method,
+            path,
+            &[("Content-Type", "application/json")],
+            body,
+        )
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    };
+    assert_eq!(api("GET", "/_ping", b"").status, 200);
+    let archive = d.dir.join("busybox.tar");
+    berth::image::fixture::busybox_docker_archive(&archive, "berth-sdleak:latest").unwrap();
+    let loaded = api("POST", "/v1.41/images/load", &fs::read(&archive).unwrap());
+    assert_eq!(loaded.status, 200, "{}", loaded.text());
+    let created = api(
+        "POST",
+        "/v1.41/containers/create",
+        br#"{"Image": "berth-sdleak:latest", "Cmd": ["sleep", "1000"]}"#,
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let id = created.json()["Id"].as_str().unwrap().to_owned();
+    let started = api("POST", &format!("/v1.41/containers/{id}/start"), b"");
+    assert_eq!(started.status, 204, "{}", started.text());
+    let inspect = api("GET", &format!("/v1.41/containers/{id}/json"), b"").json();
+    let container_pid = inspect["State"]["Pid"].as_i64().unwrap() as i32;
+
+    let berthd = d.pid().as_raw();
+    let listening = fs::read_link(format!("/proc/{berthd}/fd/3"))
+        .expect("berthd keeps the inherited socket at fd 3")
+        .to_string_lossy()
+        .into_owned();
+    assert!(listening.starts_with("socket:"), "{listening}");
+    let others: Vec<i32> = common::processes_under(&d.dir)
+        .into_iter()
+        .filter(|p| *p != berthd)
+        .collect();
+    assert!(
+        others.contains(&container_pid),
+        "the container {container_pid} is not among {others:?}"
+    );
+    for pid in others {
+        assert!(
+            !open_sockets(pid).contains(&listening),
+            "process {pid} inherited the API socket {listening}"
+        );
+        let env = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let env = String::from_utf8_lossy(&env);
+        assert!(
+            !env.split('\0')
+                .any(|v| v.starts_with("LISTEN_FDS=") || v.starts_with("LISTEN_PID=")),
+            "process {pid} inherited LISTEN_FDS/LISTEN_PID"
+        );
+    }
+    let removed = api("DELETE", &format!("/v1.41/containers/{id}?force=1"), b"");
+    assert_eq!(removed.status, 204, "{}", removed.text());
+    assert!(d.terminate().success());
+}
+
+#[test]
+fn an_inherited_tcp_socket_is_served_only_over_tls() {
+    let pki = Pki::new();
+    let p = |n: &str| pki.path(n).display().to_string();
+    let mut d = ServiceDaemon::prepare("sdtcp");
+    let port = free_port();
+    let mut cmd = Command::new("systemd-socket-activate");
+    cmd.arg("-l")
+        .arg(&d.socket)
+        .arg("-l")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(env!("CARGO_BIN_EXE_berthd"))
+        .args(["-H", "fd://", "--tlsverify", "--tlscacert", &p("ca.pem")])
+        .args([
+            "--tlscert",
+            &p("server.pem"),
+            "--tlskey",
+            &p("server-key.pem"),
+        ])
+        .args(d.args());
+    d.spawn(cmd);
+    wait_for_socket(&mut d);
+    // The first connection (on the TCP socket) starts berthd.
+    let ok = curl_version(&pki, port, Some("client"));
+    assert!(ok.status.success(), "client of the CA: {}", stderr(&ok));
+    let v: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert!(v["ApiVersion"].is_string(), "{v}");
+    let none = curl_version(&pki, port, None);
+    assert!(
+        !none.status.success(),
+        "served a client without a certificate"
+    );
+    let unix = try_request(&d.socket, "GET", "/_ping", &[], &[]).expect("GET /_ping");
+    assert_eq!(unix.status, 200);
+    assert!(d.terminate().success());
+}
+
+#[test]
+fn an_inherited_tcp_socket_without_tlsverify_is_refused() {
+    let mut d = ServiceDaemon::prepare("sdplain");
+    let port = free_port();
+    let mut cmd = Command::new("systemd-socket-activate");
+    cmd.arg("-l")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(env!("CARGO_BIN_EXE_berthd"))
+        .args(["-H", "fd://"])
+        .args(d.args());
+    d.spawn(cmd);
+    // Connect until the launcher listens; that connection starts berthd,
+    // which must refuse to serve it.
+    let deadline = Instant::now() + BOUND;
+    let mut conn = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "nothing listens on {port}: {e}");
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    let status = d.wait_exit();
+    assert!(
+        !status.success(),
+        "berthd served plain TCP:\n{}",
+        d.log_text()
+    );
+    assert!(
+        d.log_text().contains("without --tlsverify"),
+        "{}",
+        d.log_text()
+    );
+    conn.set_read_timeout(Some(BOUND)).unwrap();
+    let mut buf = [0u8; 64];
+    let n = std::io::Read::read(&mut conn, &mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "got bytes from a refused daemon");
 }
 
 fn kill_and_expect_stopping(d: &mut ServiceDaemon, notify: &NotifySocket) {

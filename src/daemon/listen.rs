@@ -171,8 +171,9 @@ impl Inherited {
         Inherited(listenfd::ListenFd::from_env())
     }
 
-    /// Each passed unix stream socket, marked close-on-exec.
-    fn take(&mut self, only: Option<i32>) -> Result<Vec<UnixListener>, ListenError> {
+    /// Each passed stream socket (unix or TCP), marked close-on-exec and
+    /// named for logs: `fd://<path>` or `fd://<ip:port>`.
+    fn take(&mut self, only: Option<i32>) -> Result<Vec<(String, Passed)>, ListenError> {
         const FIRST_FD: i32 = 3;
         let mut out = Vec::new();
         for idx in 0..self.0.len() {
@@ -180,17 +181,27 @@ impl Inherited {
             if only.is_some_and(|n| n != fd) {
                 continue;
             }
-            let l = self
-                .0
-                .take_unix_listener(idx)
-                .map_err(io_err("using inherited socket", format!("fd {fd}")))?;
-            if let Some(l) = l {
-                l.set_nonblocking(true)
-                    .map_err(io_err("using inherited socket", format!("fd {fd}")))?;
-                out.push(
-                    UnixListener::from_std(l)
-                        .map_err(io_err("using inherited socket", format!("fd {fd}")))?,
-                );
+            let err = || io_err("using inherited socket", format!("fd {fd}"));
+            // take_* leaves a socket of another kind in place for the next try.
+            if let Ok(Some(l)) = self.0.take_unix_listener(idx) {
+                l.set_nonblocking(true).map_err(err())?;
+                let name = l
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                    .map_or_else(|| format!("fd://{fd}"), |p| format!("fd://{p}"));
+                out.push((
+                    name,
+                    Passed::Unix(UnixListener::from_std(l).map_err(err())?),
+                ));
+                continue;
+            }
+            if let Some(l) = self.0.take_tcp_listener(idx).map_err(err())? {
+                l.set_nonblocking(true).map_err(err())?;
+                let name = l
+                    .local_addr()
+                    .map_or_else(|_| format!("fd://{fd}"), |a| format!("fd://{a}"));
+                out.push((name, Passed::Tcp(TcpListener::from_std(l).map_err(err())?)));
             }
         }
         match only {
@@ -199,6 +210,12 @@ impl Inherited {
             _ => Ok(out),
         }
     }
+}
+
+/// A socket passed by systemd.
+enum Passed {
+    Unix(UnixListener),
+    Tcp(TcpListener),
 }
 
 enum Kind {
@@ -268,13 +285,19 @@ impl Listeners {
                         .push((format!("unix://{}", path.display()), Kind::Unix(l)));
                 }
                 Host::Fd(only) => {
-                    for l in inherited.take(*only)? {
-                        let name = l
-                            .local_addr()
-                            .ok()
-                            .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
-                            .map_or_else(|| "fd://".to_owned(), |p| format!("fd://{p}"));
-                        out.list.push((name, Kind::Unix(l)));
+                    for (name, passed) in inherited.take(*only)? {
+                        let kind = match passed {
+                            Passed::Unix(l) => Kind::Unix(l),
+                            // A TCP socket from a .socket unit gets TLS like
+                            // -H tcp:// does, and is refused without it.
+                            Passed::Tcp(l) => Kind::Tls(
+                                l,
+                                acceptor
+                                    .clone()
+                                    .ok_or(ListenError::PlainTcp(name.clone()))?,
+                            ),
+                        };
+                        out.list.push((name, kind));
                     }
                 }
                 Host::Tcp(addr) => {

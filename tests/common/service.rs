@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::{TestNet, berth_tempdir, remove_cgroup_trees, teardown_dir};
+use super::{TestNet, berth_tempdir, remove_cgroup_trees, run, stderr, teardown_dir};
 
 /// How long a daemon may take to start, report or exit (a hang guard only).
 pub const BOUND: Duration = Duration::from_secs(60);
@@ -231,4 +231,141 @@ impl NotifySocket {
             }
         }
     }
+}
+
+/// Certificates made with `openssl` in a temp dir: a CA, the daemon's
+/// certificate for 127.0.0.1, a client of that CA, and a client of
+/// another CA.
+pub struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    /// Makes every certificate and key.
+    pub fn new() -> Pki {
+        let pki = Pki {
+            dir: tempfile::Builder::new()
+                .prefix("berth-pki-")
+                .tempdir()
+                .unwrap(),
+        };
+        pki.ca("ca");
+        pki.ca("other-ca");
+        pki.leaf(
+            "server",
+            "ca",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
+        );
+        pki.leaf("client", "ca", "extendedKeyUsage=clientAuth");
+        pki.leaf("stranger", "other-ca", "extendedKeyUsage=clientAuth");
+        pki
+    }
+
+    /// `<name>.pem` or `<name>-key.pem` in the temp dir.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        let out = run(Command::new("openssl")
+            .args(args)
+            .current_dir(self.dir.path()));
+        assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+    }
+
+    fn key(&self, name: &str) {
+        self.openssl(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            &format!("{name}-key.pem"),
+        ]);
+    }
+
+    fn ca(&self, name: &str) {
+        self.key(name);
+        self.openssl(&[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            &format!("{name}-key.pem"),
+            "-subj",
+            &format!("/CN=berth-test-{name}"),
+            "-days",
+            "2",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-out",
+            &format!("{name}.pem"),
+        ]);
+    }
+
+    fn leaf(&self, name: &str, ca: &str, ext: &str) {
+        self.key(name);
+        let ext_file = format!("{name}.ext");
+        fs::write(
+            self.path(&ext_file),
+            format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n{ext}\n"),
+        )
+        .unwrap();
+        self.openssl(&[
+            "req",
+            "-new",
+            "-key",
+            &format!("{name}-key.pem"),
+            "-subj",
+            &format!("/CN=berth-test-{name}"),
+            "-out",
+            &format!("{name}.csr"),
+        ]);
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}-key.pem"),
+            "-set_serial",
+            "7",
+            "-days",
+            "2",
+            "-extfile",
+            &ext_file,
+            "-out",
+            &format!("{name}.pem"),
+        ]);
+    }
+}
+
+/// `curl https://127.0.0.1:port/version` with the CA and, if given, a
+/// client certificate.
+pub fn curl_version(pki: &Pki, port: u16, client: Option<&str>) -> std::process::Output {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--fail", "--max-time", "60", "--cacert"])
+        .arg(pki.path("ca.pem"));
+    if let Some(c) = client {
+        cmd.arg("--cert")
+            .arg(pki.path(&format!("{c}.pem")))
+            .arg("--key")
+            .arg(pki.path(&format!("{c}-key.pem")));
+    }
+    cmd.arg(format!("https://127.0.0.1:{port}/v1.41/version"));
+    run(&mut cmd)
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a loopback port")
+        .local_addr()
+        .expect("its address")
+        .port()
 }
