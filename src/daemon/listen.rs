@@ -229,6 +229,9 @@ pub struct Listeners {
     /// Socket files berthd bound itself (removed on shutdown; inherited
     /// ones belong to systemd).
     bound: Vec<PathBuf>,
+    /// Where the next accept starts polling, so a busy listener cannot
+    /// starve the others.
+    next: std::sync::atomic::AtomicUsize,
 }
 
 /// An accepted connection, before its TLS handshake (done off the accept
@@ -274,6 +277,7 @@ impl Listeners {
         let mut out = Listeners {
             list: Vec::new(),
             bound: Vec::new(),
+            next: std::sync::atomic::AtomicUsize::new(0),
         };
         let acceptor = tls.map(acceptor).transpose()?;
         for host in hosts {
@@ -329,7 +333,10 @@ impl Listeners {
     }
 
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Accepted>> {
-        for (_, kind) in &self.list {
+        let n = self.list.len();
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for i in 0..n {
+            let (_, kind) = &self.list[(start + i) % n];
             let polled = match kind {
                 Kind::Unix(l) => l.poll_accept(cx).map_ok(|(s, _)| Accepted::Unix(s)),
                 Kind::Tls(l, a) => l
