@@ -72,3 +72,11 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   echo "deps.sh: installing cargo-nextest"
   cargo install --locked cargo-nextest
 fi
+
+# cargo-deb builds the Debian package (scripts/package.sh, tests/package.rs);
+# pinned so the package's layout does not move under us (about 2 minutes).
+CARGO_DEB_VERSION=3.8.0
+if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $CARGO_DEB_VERSION" ]; then
+  echo "deps.sh: installing cargo-deb $CARGO_DEB_VERSION"
+  cargo install --locked cargo-deb --version "$CARGO_DEB_VERSION"
+fi

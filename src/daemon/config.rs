@@ -8,11 +8,14 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde::Deserialize;
 
+mod validate;
+pub use validate::filter_directive;
+
 /// Default daemon.json location.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 
 /// berthd's command line.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "berthd",
     version,
@@ -76,6 +79,9 @@ pub struct Flags {
     /// Docker Hub mirror URL tried first on pulls (repeatable)
     #[arg(long = "registry-mirror", value_name = "url")]
     pub registry_mirrors: Vec<String>,
+    /// Write the berthd.8 man page into this directory and exit (packaging)
+    #[arg(long = "gen-man", hide = true, value_name = "dir")]
+    pub gen_man: Option<PathBuf>,
 }
 
 /// The keys of daemon.json berthd understands (dockerd's names).
@@ -165,18 +171,44 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// daemon.json is not valid JSON or has unknown keys or wrong types.
+    /// daemon.json is not a valid JSON object.
     #[error("invalid configuration file {path}: {message}")]
     Parse {
         /// The file.
         path: PathBuf,
-        /// serde's description, naming the key.
+        /// serde's description, with line and column.
         message: String,
     },
+    /// daemon.json has keys berthd does not know (dockerd's wording).
+    #[error(
+        "unable to configure the daemon with file {path}: the following directives don't match any configuration option: {keys}"
+    )]
+    UnknownKeys {
+        /// The file.
+        path: PathBuf,
+        /// The unknown keys, comma-separated.
+        keys: String,
+    },
+    /// A daemon.json key holds a value of the wrong type or an invalid one.
+    #[error(
+        "unable to configure the daemon with file {path}: invalid value for {key:?}: {message}"
+    )]
+    Value {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// What is wrong with its value.
+        message: String,
+    },
+    /// `--log-level` names no level dockerd knows.
+    #[error("unable to parse logging level: {0}")]
+    LogLevel(String),
     /// A key set both as a flag and in the file.
     #[error(
-        "the following directives are specified both as a flag and in the configuration file: {key} (from flag: {flag}, from file: {file})"
+        "the following directives are specified both as a flag and in the configuration file: {key}: (from flag: {flag}, from file: {file})"
     )]
+
     Conflict {
         /// The key.
         key: &'static str,
@@ -194,6 +226,16 @@ pub enum ConfigError {
     /// A `--log-opt` that is not `key=value`.
     #[error("invalid key/value pair format in --log-opt: {0}")]
     LogOpt(String),
+}
+
+/// Writes berthd's man page (section 8, like dockerd's), generated from
+/// [`Flags`], into `dir`; returns the file written.
+pub fn write_man_page(dir: &Path) -> std::io::Result<PathBuf> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::Man::new(Flags::command())
+        .section("8")
+        .generate_to(dir)
 }
 
 /// Linux bridge of the default network when neither flag nor file names one.
@@ -236,12 +278,7 @@ fn merge<T: std::fmt::Debug>(
 
 fn read_file(path: &Path, explicit: bool) -> Result<Option<FileConfig>, ConfigError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| ConfigError::Parse {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            }),
+        Ok(bytes) => validate::parse_file(path, &bytes).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(None),
         Err(source) => Err(ConfigError::Read {
             path: path.to_path_buf(),
@@ -277,6 +314,9 @@ impl Config {
         let group = merge("group", flags.group, file.group)?;
         let debug = merge("debug", flags.debug.then_some(true), file.debug)?.unwrap_or(false);
         let log_level = merge("log-level", flags.log_level, file.log_level)?;
+        if let Some(level) = &log_level {
+            validate::check_log_level(level)?;
+        }
         let log_driver = merge("log-driver", flags.log_driver, file.log_driver)?;
         let log_opts = merge("log-opts", log_opt_flags(&flags.log_opts)?, file.log_opts)?;
         let bridge = merge("bridge", flags.bridge, file.bridge)?;

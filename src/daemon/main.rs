@@ -17,6 +17,7 @@ mod info;
 mod lock;
 mod network;
 mod prune;
+mod reload;
 mod server;
 mod services;
 mod stats;
@@ -27,7 +28,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use berth::image::ImageStore;
 
@@ -37,20 +37,24 @@ use crate::network::{NetConfig, NetworkService};
 use crate::services::Services;
 
 fn main() -> ExitCode {
-    let config = match Config::resolve(Flags::parse()) {
+    let flags = Flags::parse();
+    if let Some(dir) = &flags.gen_man {
+        return match config::write_man_page(dir) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("berthd: writing the man page into {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match Config::resolve(flags.clone()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("berthd: {e}");
             return ExitCode::FAILURE;
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let log = reload::init_logging(&config.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -61,7 +65,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, flags, log)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("berthd: {e:#}");
@@ -70,7 +74,9 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, flags: Flags, log: reload::LogHandle) -> anyhow::Result<()> {
+    let live = Arc::new(reload::Live::new(&config));
+    tokio::spawn(reload::watch(flags, config.clone(), live.clone(), log));
     for dir in [&config.data_root, &config.exec_root] {
         berth::fsutil::create_private_dir(dir)
             .with_context(|| format!("creating {}", dir.display()))?;
@@ -114,6 +120,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     events.use_images(images.clone());
     let svc = Arc::new(Services {
         config: config.clone(),
+        live,
         engine_id,
         images,
         events: events.clone(),
