@@ -52,11 +52,16 @@ pub fn body_too_large(method: &Method, path: &str, headers: &HeaderMap) -> Optio
 
 /// Refuses decoded path segments that could step out of the directory an
 /// ID or name is joined to: `.`, `..`, NUL, and `/` (a `%2F`) anywhere but
-/// in image references, which are `/`-separated by nature.
+/// in image references, which are `/`-separated by nature, and at the start
+/// of a container name (`/name`, as dockerd names containers).
 pub fn check_path_params(segs: &[&str]) -> ApiResult<()> {
     let slash_ok = segs.first() == Some(&"images");
-    for seg in segs.iter().skip(1) {
-        if *seg == "." || *seg == ".." || seg.contains('\0') || (!slash_ok && seg.contains('/')) {
+    for (i, seg) in segs.iter().enumerate().skip(1) {
+        let seg = match (segs[0], i) {
+            ("containers", 1) => seg.strip_prefix('/').unwrap_or(seg),
+            _ => seg,
+        };
+        if seg == "." || seg == ".." || seg.contains('\0') || (!slash_ok && seg.contains('/')) {
             return Err(ApiError::invalid(format!(
                 "invalid path parameter {seg:?}: names and IDs cannot contain '/', NUL or be '.' or '..'"
             )));
@@ -97,6 +102,7 @@ mod tests {
         check_path_params(&["containers", "abc", "json"]).unwrap();
         check_path_params(&["volumes", "berth..vol"]).unwrap();
         check_path_params(&["images", "localhost:5000/a/b", "json"]).unwrap();
+        check_path_params(&["containers", "/berthweb", "json"]).unwrap();
         for bad in [
             &["volumes", ".."][..],
             &["containers", "..", "json"],
@@ -104,6 +110,9 @@ mod tests {
             &["networks", "a\0b"],
             &["images", "..", "json"],
             &["exec", "."],
+            &["containers", "/..", "json"],
+            &["containers", "//etc", "json"],
+            &["volumes", "/etc"],
         ] {
             let e = check_path_params(bad).unwrap_err();
             assert_eq!(e.class, berth::api::ErrorClass::InvalidArgument, "{bad:?}");
