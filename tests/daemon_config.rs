@@ -99,6 +99,29 @@ fn sighup_reloads_the_log_level_and_ignores_a_bad_file() {
     assert_eq!(d.get("/_ping").status, 200);
     let at = d.wait_log(" DEBUG ", at);
     assert_eq!(d.get("/v1.41/info").json()["Debug"], true);
+    // dockerd's `daemon reload` event, with the options now in force.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let events = d
+        .get(&format!(
+            "/v1.41/events?since=0&until={}.{:09}&filters=%7B%22type%22%3A%5B%22daemon%22%5D%7D",
+            now.as_secs(),
+            now.subsec_nanos()
+        ))
+        .text();
+    let reloads: Vec<serde_json::Value> = events
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(reloads.len(), 1, "{events}");
+    assert_eq!(reloads[0]["Type"], "daemon");
+    assert_eq!(reloads[0]["Action"], "reload");
+    assert_eq!(reloads[0]["Actor"]["Attributes"]["debug"], "true");
+    assert_eq!(
+        reloads[0]["Actor"]["Attributes"]["max-concurrent-downloads"],
+        "3"
+    );
 
     // A bad file is reported and changes nothing.
     fs::write(&d.config_file, r#"{"log-level": "info", "bogus-key": 1}"#).unwrap();
@@ -116,11 +139,20 @@ fn sighup_reloads_the_log_level_and_ignores_a_bad_file() {
     assert_eq!(d.get("/_ping").status, 200);
     d.wait_log(" DEBUG ", at);
 
-    // And back to info: debug lines stop.
-    fs::write(&d.config_file, r#"{"log-level": "info"}"#).unwrap();
+    // And back to info: debug lines stop; registry settings apply too.
+    fs::write(
+        &d.config_file,
+        r#"{"log-level": "info", "insecure-registries": ["reg.berth.test:5000"]}"#,
+    )
+    .unwrap();
     kill(d.pid(), Signal::SIGHUP).unwrap();
     let at = d.wait_log("log-level: debug -> info", at);
-    assert_eq!(d.get("/v1.41/info").json()["Debug"], false);
+    let info = d.get("/v1.41/info").json();
+    assert_eq!(info["Debug"], false);
+    assert_eq!(
+        info["RegistryConfig"]["IndexConfigs"]["reg.berth.test:5000"]["Secure"], false,
+        "{info}"
+    );
     assert_eq!(d.get("/_ping").status, 200);
     // Only the request made after the switch is checked: it must not log.
     assert!(

@@ -208,7 +208,6 @@ pub enum ConfigError {
     #[error(
         "the following directives are specified both as a flag and in the configuration file: {key}: (from flag: {flag}, from file: {file})"
     )]
-
     Conflict {
         /// The key.
         key: &'static str,

@@ -75,8 +75,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config, flags: Flags, log: reload::LogHandle) -> anyhow::Result<()> {
-    let live = Arc::new(reload::Live::new(&config));
-    tokio::spawn(reload::watch(flags, config.clone(), live.clone(), log));
+    let hangups = reload::Hangups::install();
     for dir in [&config.data_root, &config.exec_root] {
         berth::fsutil::create_private_dir(dir)
             .with_context(|| format!("creating {}", dir.display()))?;
@@ -120,7 +119,7 @@ async fn run(config: Config, flags: Flags, log: reload::LogHandle) -> anyhow::Re
     events.use_images(images.clone());
     let svc = Arc::new(Services {
         config: config.clone(),
-        live,
+        live: Arc::new(reload::Live::new(&config)),
         engine_id,
         images,
         events: events.clone(),
@@ -129,6 +128,17 @@ async fn run(config: Config, flags: Flags, log: reload::LogHandle) -> anyhow::Re
         stats: Arc::new(stats::Collector::new()),
         execs: Arc::new(execs::ExecService::new(exe, events)),
     });
+    tokio::spawn(reload::watch(
+        hangups,
+        reload::Reloader {
+            flags,
+            started: config.clone(),
+            live: svc.live.clone(),
+            log,
+            events: svc.events.clone(),
+            engine_id: svc.engine_id.clone(),
+        },
+    ));
     server::serve(listener, svc, shutdown).await;
     tracing::info!("shutting down");
     for path in [&config.socket, &config.pidfile] {

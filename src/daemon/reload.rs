@@ -15,6 +15,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
 
 use crate::config::{Config, ConfigError, Flags, filter_directive};
+use crate::events::Events;
 
 /// Changes the daemon's log filter at run time.
 pub type LogHandle = reload::Handle<EnvFilter, Registry>;
@@ -82,42 +83,94 @@ fn env_filter(level: &str) -> EnvFilter {
     EnvFilter::try_new(filter_directive(level)).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
-/// Installs the `SIGHUP` handler now (the default action of a hangup would
-/// kill the daemon) and returns the loop that reloads on every one until the
-/// daemon exits. `flags` are the daemon's command line (a flag still beats
-/// the file, and still clashes with the same key in it); `started` is the
-/// configuration it started with.
-pub fn watch(
-    flags: Flags,
-    started: Config,
-    live: Arc<Live>,
-    log: LogHandle,
-) -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let hup = signal(SignalKind::hangup());
-    async move {
-        let mut hup = match hup {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot install the SIGHUP handler; configuration reload is off");
-                return;
-            }
-        };
-        while hup.recv().await.is_some() {
-            tracing::info!(config_file = %flags.config_file.display(), "got SIGHUP: reloading the configuration");
-            match reload_from(&flags, &started, &live, &log) {
-                Ok(changes) if changes.is_empty() => {
+/// The `SIGHUP` handler, installed early in start-up: a hangup's default
+/// action would kill the daemon, and one that arrives before [`watch`] runs
+/// is kept and handled then.
+pub struct Hangups(std::io::Result<tokio::signal::unix::Signal>);
+
+impl Hangups {
+    /// Installs the handler (needs the tokio runtime).
+    pub fn install() -> Hangups {
+        use tokio::signal::unix::{SignalKind, signal};
+        Hangups(signal(SignalKind::hangup()))
+    }
+}
+
+/// What a reload needs besides the signal.
+pub struct Reloader {
+    /// The daemon's command line: a flag still beats the file, and still
+    /// clashes with the same key in it.
+    pub flags: Flags,
+    /// The configuration berthd started with.
+    pub started: Config,
+    /// The options handlers read.
+    pub live: Arc<Live>,
+    /// The log filter.
+    pub log: LogHandle,
+    /// Where the `daemon reload` event goes.
+    pub events: Arc<Events>,
+    /// The engine ID (the event's actor, as dockerd's daemon ID).
+    pub engine_id: String,
+}
+
+/// Reloads on every `SIGHUP` until the daemon exits, logging what changed
+/// and publishing dockerd's `daemon reload` event after each successful one.
+pub async fn watch(hangups: Hangups, r: Reloader) {
+    let mut hup = match hangups.0 {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install the SIGHUP handler; configuration reload is off");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!(config_file = %r.flags.config_file.display(), "got SIGHUP: reloading the configuration");
+        match reload_from(&r.flags, &r.started, &r.live, &r.log) {
+            Ok(changes) => {
+                if changes.is_empty() {
                     tracing::info!("configuration reloaded: nothing changed");
-                }
-                Ok(changes) => {
+                } else {
                     tracing::info!(changes = %changes.join("; "), "configuration reloaded");
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "configuration not reloaded: keeping the current one");
-                }
+                r.events.log(
+                    "daemon",
+                    "reload",
+                    &r.engine_id,
+                    event_attributes(&r.live.get()),
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "configuration not reloaded: keeping the current one");
             }
         }
     }
+}
+
+/// The attributes of dockerd's `daemon reload` event: the reloadable
+/// options now in force (lists as JSON) and the host's name.
+fn event_attributes(now: &Reloadable) -> BTreeMap<String, String> {
+    let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_default();
+    let name = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    BTreeMap::from([
+        ("debug".to_owned(), (now.log_level == "debug").to_string()),
+        ("log-level".to_owned(), now.log_level.clone()),
+        (
+            "insecure-registries".to_owned(),
+            json(&now.registry.insecure),
+        ),
+        ("registry-mirrors".to_owned(), json(&now.registry.mirrors)),
+        (
+            "max-concurrent-downloads".to_owned(),
+            now.max_concurrent_downloads.to_string(),
+        ),
+        (
+            "max-concurrent-uploads".to_owned(),
+            now.max_concurrent_uploads.to_string(),
+        ),
+        ("name".to_owned(), name),
+    ])
 }
 
 /// One reload: resolves flags and file again, applies the reloadable
@@ -308,6 +361,20 @@ mod tests {
         }
         let e = f.reload(r#"{"debug": true}"#).unwrap_err().to_string();
         assert!(e.contains("debug"), "{e}");
+    }
+
+    #[test]
+    fn the_reload_event_lists_the_options_in_force() {
+        let f = fixture(
+            r#"{"insecure-registries": ["r:5000"], "max-concurrent-uploads": 2}"#,
+            &["--debug"],
+        );
+        let a = event_attributes(&f.live.get());
+        assert_eq!(a["debug"], "true");
+        assert_eq!(a["insecure-registries"], r#"["r:5000"]"#);
+        assert_eq!(a["registry-mirrors"], "[]");
+        assert_eq!(a["max-concurrent-uploads"], "2");
+        assert!(a.contains_key("name"));
     }
 
     #[test]
