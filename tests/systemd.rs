@@ -313,6 +313,56 @@ fn an_inherited_tcp_socket_without_tlsverify_is_refused() {
     assert_eq!(n, 0, "got bytes from a refused daemon");
 }
 
+#[test]
+fn sockets_passed_but_not_served_are_closed() {
+    let mut d = ServiceDaemon::prepare("sdunused");
+    let passed = d.dir.join("passed.sock");
+    let mut cmd = Command::new("systemd-socket-activate");
+    let own = format!("unix://{}", d.socket.display());
+    cmd.arg("-l")
+        .arg(&passed)
+        .arg(env!("CARGO_BIN_EXE_berthd"))
+        .args(["-H", &own])
+        .args(d.args());
+    d.spawn(cmd);
+    let deadline = Instant::now() + BOUND;
+    while !passed.exists() {
+        assert!(d.exited().is_none(), "the launcher exited");
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            passed.display()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let pid = d.pid().as_raw();
+    let inherited = fs::read_link(format!("/proc/{pid}/fd/3"))
+        .expect("the launcher holds the socket at fd 3")
+        .to_string_lossy()
+        .into_owned();
+    // The first connection makes the launcher exec berthd.
+    let _trigger = std::os::unix::net::UnixStream::connect(&passed).unwrap();
+    let deadline = Instant::now() + BOUND;
+    while !try_request(&d.socket, "GET", "/_ping", &[], &[]).is_ok_and(|r| r.status == 200) {
+        assert!(d.exited().is_none(), "berthd exited:\n{}", d.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "berthd never served its own socket"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !open_sockets(pid).contains(&inherited),
+        "berthd kept the unused passed socket {inherited}"
+    );
+    assert!(
+        d.log_text().contains("no -H fd:// host serves"),
+        "{}",
+        d.log_text()
+    );
+    assert!(d.terminate().success());
+}
+
 fn kill_and_expect_stopping(d: &mut ServiceDaemon, notify: &NotifySocket) {
     nix::sys::signal::kill(d.pid(), nix::sys::signal::Signal::SIGTERM).expect("SIGTERM berthd");
     let seen = notify.until("STOPPING=1");

@@ -210,6 +210,23 @@ impl Inherited {
             _ => Ok(out),
         }
     }
+
+    /// Closes the passed sockets no `-H fd://` took, so they do not stay
+    /// open (and inheritable) in berthd; returns their fd numbers.
+    fn close_rest(&mut self) -> Vec<i32> {
+        let mut closed = Vec::new();
+        for idx in 0..self.0.len() {
+            // Each take_* marks the fd close-on-exec; dropping it closes it.
+            let taken = matches!(self.0.take_unix_listener(idx), Ok(Some(_)))
+                || matches!(self.0.take_tcp_listener(idx), Ok(Some(_)))
+                || matches!(self.0.take_unix_datagram(idx), Ok(Some(_)))
+                || matches!(self.0.take_udp_socket(idx), Ok(Some(_)));
+            if taken {
+                closed.push(3 + idx as i32);
+            }
+        }
+        closed
+    }
 }
 
 /// A socket passed by systemd.
@@ -318,6 +335,13 @@ impl Listeners {
                         .push((format!("tcp://{addr}"), Kind::Tls(l, acceptor)));
                 }
             }
+        }
+        let unused = inherited.close_rest();
+        if !unused.is_empty() {
+            tracing::warn!(
+                fds = ?unused,
+                "closed sockets passed by systemd that no -H fd:// host serves"
+            );
         }
         Ok(out)
     }
