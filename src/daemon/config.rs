@@ -22,7 +22,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
     about = "Berth container engine daemon (serves the Docker Engine API)"
 )]
 pub struct Flags {
-    /// Daemon socket to listen on (unix:///path)
+    /// Daemon socket to listen on: unix:///path, fd:// (systemd socket activation) or tcp://ip:port (with --tlsverify); repeatable
     #[arg(short = 'H', long = "host")]
     pub hosts: Vec<String>,
     /// Root directory of persistent state
@@ -82,6 +82,18 @@ pub struct Flags {
     /// Write the berthd.8 man page into this directory and exit (packaging)
     #[arg(long = "gen-man", hide = true, value_name = "dir")]
     pub gen_man: Option<PathBuf>,
+    /// Serve TCP hosts over TLS, accepting only clients whose certificate the CA signed
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tlsverify: Option<bool>,
+    /// CA that client certificates must chain to (with --tlsverify)
+    #[arg(long)]
+    pub tlscacert: Option<PathBuf>,
+    /// The daemon's TLS certificate (with --tlsverify)
+    #[arg(long)]
+    pub tlscert: Option<PathBuf>,
+    /// The daemon's TLS key (with --tlsverify)
+    #[arg(long)]
+    pub tlskey: Option<PathBuf>,
 }
 
 /// The keys of daemon.json berthd understands (dockerd's names).
@@ -117,13 +129,22 @@ struct FileConfig {
     insecure_registries: Option<Vec<String>>,
     #[serde(rename = "registry-mirrors")]
     registry_mirrors: Option<Vec<String>>,
+    tlsverify: Option<bool>,
+    tlscacert: Option<PathBuf>,
+    tlscert: Option<PathBuf>,
+    tlskey: Option<PathBuf>,
 }
 
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The unix socket to serve on.
+    /// The unix socket clients reach by default: the first `unix://` host,
+    /// else `<exec-root>/berth.sock` (where berthd.socket puts it for `fd://`).
     pub socket: PathBuf,
+    /// Every `-H` host served (default: `socket`).
+    pub hosts: Vec<crate::listen::Host>,
+    /// `--tlsverify` and its files, required by `tcp://` hosts.
+    pub tls: Option<crate::listen::TlsFiles>,
     /// Persistent state.
     pub data_root: PathBuf,
     /// Runtime state.
@@ -216,12 +237,9 @@ pub enum ConfigError {
         /// The file's value.
         file: String,
     },
-    /// A host address berthd cannot serve.
-    #[error("invalid host {0}: berthd listens on unix sockets only (unix:///path)")]
-    Host(String),
-    /// More than one host.
-    #[error("berthd serves exactly one unix socket, got {0} hosts")]
-    TooManyHosts(usize),
+    /// A `-H` host or TLS setting berthd cannot serve.
+    #[error(transparent)]
+    Listen(#[from] crate::listen::ListenError),
     /// A `--log-opt` that is not `key=value`.
     #[error("invalid key/value pair format in --log-opt: {0}")]
     LogOpt(String),
@@ -286,15 +304,6 @@ fn read_file(path: &Path, explicit: bool) -> Result<Option<FileConfig>, ConfigEr
     }
 }
 
-/// Parses a `-H` value into a socket path.
-fn socket_path(host: &str) -> Result<PathBuf, ConfigError> {
-    match host.strip_prefix("unix://") {
-        Some(p) if p.starts_with('/') => Ok(PathBuf::from(p)),
-        _ if host.starts_with('/') => Ok(PathBuf::from(host)),
-        _ => Err(ConfigError::Host(host.to_owned())),
-    }
-}
-
 impl Config {
     /// Builds the effective configuration from flags and daemon.json.
     pub fn resolve(flags: Flags) -> Result<Config, ConfigError> {
@@ -344,13 +353,32 @@ impl Config {
             file.registry_mirrors,
         )?;
         let exec_root = exec_root.unwrap_or_else(|| PathBuf::from("/run/berth"));
-        let socket = match hosts.as_deref() {
-            None | Some([]) => exec_root.join("berth.sock"),
-            Some([one]) => socket_path(one)?,
-            Some(many) => return Err(ConfigError::TooManyHosts(many.len())),
+        let default_socket = exec_root.join("berth.sock");
+        let hosts = match hosts.as_deref() {
+            None | Some([]) => vec![crate::listen::Host::Unix(default_socket.clone())],
+            Some(many) => many
+                .iter()
+                .map(|h| crate::listen::parse_host(h))
+                .collect::<Result<_, _>>()?,
         };
+        let socket = hosts
+            .iter()
+            .find_map(|h| match h {
+                crate::listen::Host::Unix(p) => Some(p.clone()),
+                _ => None,
+            })
+            .unwrap_or(default_socket);
+        let tls = crate::listen::tls_for(
+            &hosts,
+            merge("tlsverify", flags.tlsverify, file.tlsverify)?.unwrap_or(false),
+            merge("tlscacert", flags.tlscacert, file.tlscacert)?,
+            merge("tlscert", flags.tlscert, file.tlscert)?,
+            merge("tlskey", flags.tlskey, file.tlskey)?,
+        )?;
         Ok(Config {
             socket,
+            hosts,
+            tls,
             data_root: data_root.unwrap_or_else(|| PathBuf::from("/var/lib/berth")),
             pidfile: pidfile.unwrap_or_else(|| exec_root.join("berthd.pid")),
             exec_root,
@@ -585,11 +613,33 @@ mod tests {
     }
 
     #[test]
-    fn hosts_must_be_unix_sockets() {
-        assert!(socket_path("tcp://0.0.0.0:2375").is_err());
-        assert_eq!(
-            socket_path("unix:///a/b.sock").unwrap(),
-            PathBuf::from("/a/b.sock")
-        );
+    fn tcp_hosts_need_tlsverify() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("daemon.json");
+        let path = cfg.to_str().unwrap();
+        std::fs::write(&cfg, "{}").unwrap();
+        let err = Config::resolve(flags(&["--config-file", path, "-H", "tcp://127.0.0.1:2376"]))
+            .unwrap_err();
+        assert!(err.to_string().contains("without --tlsverify"), "{err}");
+        std::fs::write(
+            &cfg,
+            r#"{"tlsverify": true, "tlscacert": "/ca.pem", "tlscert": "/c.pem", "tlskey": "/k.pem"}"#,
+        )
+        .unwrap();
+        let c = Config::resolve(flags(&[
+            "--config-file",
+            path,
+            "-H",
+            "fd://",
+            "-H",
+            "tcp://127.0.0.1:2376",
+        ]))
+        .unwrap();
+        assert_eq!(c.hosts.len(), 2);
+        assert_eq!(c.socket, PathBuf::from("/run/berth/berth.sock"));
+        assert_eq!(c.tls.unwrap().key, PathBuf::from("/k.pem"));
+        let err = Config::resolve(flags(&["--config-file", path, "--tlskey", "/x.pem"]))
+            .unwrap_err();
+        assert!(err.to_string().contains("tlskey"), "{err}");
     }
 }

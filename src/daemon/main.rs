@@ -11,11 +11,14 @@ mod disk_usage;
 mod error;
 mod events;
 mod execs;
+mod guard;
 mod handlers;
 mod http;
 mod info;
+mod listen;
 mod lock;
 mod network;
+mod notify;
 mod prune;
 mod reload;
 mod server;
@@ -47,6 +50,8 @@ fn main() -> ExitCode {
             }
         };
     }
+    // While single-threaded: taking the sockets clears LISTEN_FDS/LISTEN_PID.
+    let inherited = listen::Inherited::from_env();
     let config = match Config::resolve(flags.clone()) {
         Ok(c) => c,
         Err(e) => {
@@ -65,7 +70,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, flags, log)) {
+    match runtime.block_on(run(config, flags, log, inherited)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("berthd: {e:#}");
@@ -74,7 +79,17 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config, flags: Flags, log: reload::LogHandle) -> anyhow::Result<()> {
+async fn run(
+    config: Config,
+    flags: Flags,
+    log: reload::LogHandle,
+    mut inherited: listen::Inherited,
+) -> anyhow::Result<()> {
+    let notifier = notify::Notifier::from_env();
+    // A socket path or TLS file that will not do stops berthd before it
+    // touches any state.
+    listen::preflight(&config.hosts, config.tls.as_ref())?;
+    notifier.status("restoring state");
     let hangups = reload::Hangups::install();
     for dir in [&config.data_root, &config.exec_root] {
         berth::fsutil::create_private_dir(dir)
@@ -106,11 +121,16 @@ async fn run(config: Config, flags: Flags, log: reload::LogHandle) -> anyhow::Re
     containers.adopt().await;
     networks.adopt(&containers.running_ids()).await;
     let shutdown = shutdown_signal();
-    let listener = server::bind(&config.socket, &config.group)
-        .with_context(|| format!("listening on {}", config.socket.display()))?;
+    let listeners = listen::Listeners::bind(
+        &config.hosts,
+        &config.group,
+        config.tls.as_ref(),
+        &mut inherited,
+    )?;
     lock::write_pidfile(&config.pidfile)?;
+    let serving_on = listeners.names().join(", ");
     tracing::info!(
-        socket = %config.socket.display(),
+        hosts = %serving_on,
         data_root = %config.data_root.display(),
         config_file = ?config.config_file,
         "berthd is serving the Docker Engine API"
@@ -139,12 +159,17 @@ async fn run(config: Config, flags: Flags, log: reload::LogHandle) -> anyhow::Re
             engine_id: svc.engine_id.clone(),
         },
     ));
-    server::serve(listener, svc, shutdown).await;
+    // The sockets are bound and state is restored: connections made from
+    // now on are queued and answered as soon as `serve` polls them.
+    let serving = server::serve(&listeners, svc, shutdown);
+    notifier.ready(&format!("serving the Docker Engine API on {serving_on}"));
+    serving.await;
+    notifier.stopping();
     tracing::info!("shutting down");
-    for path in [&config.socket, &config.pidfile] {
-        if let Err(e) = std::fs::remove_file(path) {
-            tracing::warn!(path = %path.display(), error = %e, "removing on shutdown");
-        }
+    listeners.remove_sockets();
+    if let Err(e) = std::fs::remove_file(&config.pidfile) {
+        let path = config.pidfile.display();
+        tracing::warn!(path = %path, error = %e, "removing on shutdown");
     }
     Ok(())
 }

@@ -19,6 +19,7 @@
 #![allow(dead_code)]
 
 pub mod registry;
+pub mod service;
 pub mod svc;
 
 use std::collections::{HashMap, HashSet};
