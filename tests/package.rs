@@ -146,6 +146,12 @@ fn the_deb_installs_serves_and_purges_cleanly() {
     let help = run(Command::new("/usr/bin/berth").args(["completion", "bash"]));
     assert!(String::from_utf8_lossy(&help.stdout).contains("_berth()"));
 
+    // systemd accepts the installed units (it checks ExecStart's binary exists).
+    run(Command::new("systemd-analyze").args([
+        "verify",
+        "/lib/systemd/system/berthd.socket",
+        "/lib/systemd/system/berthd.service",
+    ]));
     let argv = exec_start(Path::new("/lib/systemd/system/berthd.service"));
     assert_eq!(argv[0], "/usr/bin/berthd", "{argv:?}");
     assert!(

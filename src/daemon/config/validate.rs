@@ -29,6 +29,7 @@ pub(super) fn parse_file(path: &Path, bytes: &[u8]) -> Result<FileConfig, Config
         )));
     };
     let mut unknown = Vec::new();
+    let mut bad_value = None;
     for (key, value) in &map {
         let one = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
         if let Err(e) = serde_json::from_value::<FileConfig>(one) {
@@ -36,8 +37,8 @@ pub(super) fn parse_file(path: &Path, bytes: &[u8]) -> Result<FileConfig, Config
             // error that is not about the value is its unknown-field one.
             if e.to_string().starts_with("unknown field") {
                 unknown.push(key.clone());
-            } else {
-                return Err(ConfigError::Value {
+            } else if bad_value.is_none() {
+                bad_value = Some(ConfigError::Value {
                     path: path.to_path_buf(),
                     key: key.clone(),
                     message: e.to_string(),
@@ -45,11 +46,16 @@ pub(super) fn parse_file(path: &Path, bytes: &[u8]) -> Result<FileConfig, Config
             }
         }
     }
+    // Every unknown key first (often a typo of a key whose value then looks
+    // wrong), as dockerd reports them.
     if !unknown.is_empty() {
         return Err(ConfigError::UnknownKeys {
             path: path.to_path_buf(),
             keys: unknown.join(", "),
         });
+    }
+    if let Some(e) = bad_value {
+        return Err(e);
     }
     let file: FileConfig =
         serde_json::from_value(Value::Object(map)).map_err(|e| parse_err(e.to_string()))?;
@@ -121,7 +127,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_all_named() {
-        let e = parse(r#"{"data-rooot": "/x", "debug": true, "zzz": 1}"#).unwrap_err();
+        let e = parse(r#"{"data-rooot": "/x", "debug": "yes", "zzz": 1}"#).unwrap_err();
         assert_eq!(
             e.to_string(),
             "unable to configure the daemon with file /etc/berth/daemon.json: \
