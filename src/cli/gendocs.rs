@@ -44,13 +44,15 @@ pub fn completion(args: &CompletionArgs, mut cmd: clap::Command) -> Result<(), C
     };
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "berth", &mut out);
-    std::io::stdout()
-        .write_all(&out)
-        .map_err(|source| CliError::Io {
+    match std::io::stdout().write_all(&out) {
+        // `berth completion bash | head`: a closed pipe is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.map_err(|source| CliError::Io {
             op: "write",
             path: "stdout".to_owned(),
             source,
-        })
+        }),
+    }
 }
 
 /// Writes `berth.1` and one `berth-<command>.1` per (visible) command.
