@@ -363,6 +363,20 @@ fn sockets_passed_but_not_served_are_closed() {
     assert!(d.terminate().success());
 }
 
+#[test]
+fn fd_hosts_without_passed_sockets_are_refused_before_any_state() {
+    let mut d = ServiceDaemon::prepare("sdnofd");
+    d.spawn(d.berthd(&["fd://"]));
+    let status = d.wait_exit();
+    assert!(!status.success(), "berthd started:\n{}", d.log_text());
+    assert!(
+        d.log_text().contains("no sockets were passed for fd://"),
+        "{}",
+        d.log_text()
+    );
+    assert!(!d.data_root.exists(), "berthd touched its data root first");
+}
+
 fn kill_and_expect_stopping(d: &mut ServiceDaemon, notify: &NotifySocket) {
     nix::sys::signal::kill(d.pid(), nix::sys::signal::Signal::SIGTERM).expect("SIGTERM berthd");
     let seen = notify.until("STOPPING=1");

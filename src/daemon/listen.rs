@@ -447,11 +447,26 @@ fn check_unix_path(path: &Path) -> Result<bool, ListenError> {
 }
 
 /// Checks every host before berthd restores any state: unix socket paths
-/// are safe to bind, and the TLS files load.
-pub fn preflight(hosts: &[Host], tls: Option<&TlsFiles>) -> Result<(), ListenError> {
+/// are safe to bind, `fd://` hosts have sockets passed, and the TLS files
+/// load.
+pub fn preflight(
+    hosts: &[Host],
+    tls: Option<&TlsFiles>,
+    inherited: &Inherited,
+) -> Result<(), ListenError> {
+    let passed = inherited.0.len() as i32;
     for host in hosts {
-        if let Host::Unix(path) = host {
-            check_unix_path(path)?;
+        match host {
+            Host::Unix(path) => {
+                check_unix_path(path)?;
+            }
+            Host::Fd(None) if passed == 0 => {
+                return Err(ListenError::NoInheritedSockets("fd://".to_owned()));
+            }
+            Host::Fd(Some(n)) if !(3..3 + passed).contains(n) => {
+                return Err(ListenError::NoSuchFd(*n));
+            }
+            Host::Fd(_) | Host::Tcp(_) => {}
         }
     }
     tls.map(acceptor).transpose().map(drop)
@@ -593,6 +608,40 @@ mod tests {
             tls_for(&[Host::Fd(None)], false, None, None, None).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn unusable_tls_files_are_named() {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-tls-")
+            .tempdir()
+            .unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").unwrap();
+        let files = TlsFiles {
+            ca: junk.clone(),
+            cert: junk.clone(),
+            key: junk.clone(),
+        };
+        let err = preflight(&[], Some(&files), &Inherited(listenfd::ListenFd::empty()))
+            .err()
+            .expect("junk is refused");
+        assert!(err.to_string().contains("junk.pem"), "{err}");
+        let missing = TlsFiles {
+            ca: dir.path().join("absent-ca.pem"),
+            ..files
+        };
+        let err = acceptor(&missing).err().expect("a missing CA is refused");
+        assert!(err.to_string().contains("absent-ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn fd_hosts_need_passed_sockets() {
+        let none = Inherited(listenfd::ListenFd::empty());
+        let err = preflight(&[Host::Fd(None)], None, &none).unwrap_err();
+        assert!(err.to_string().contains("no sockets were passed"), "{err}");
+        let err = preflight(&[Host::Fd(Some(3))], None, &none).unwrap_err();
+        assert!(err.to_string().contains("fd 3"), "{err}");
     }
 
     #[test]

@@ -88,7 +88,7 @@ async fn run(
     let notifier = notify::Notifier::from_env();
     // A socket path or TLS file that will not do stops berthd before it
     // touches any state.
-    listen::preflight(&config.hosts, config.tls.as_ref())?;
+    listen::preflight(&config.hosts, config.tls.as_ref(), &inherited)?;
     notifier.status("restoring state");
     let hangups = reload::Hangups::install();
     for dir in [&config.data_root, &config.exec_root] {
