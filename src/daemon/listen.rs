@@ -624,8 +624,7 @@ mod tests {
             key: junk.clone(),
         };
         let err = preflight(&[], Some(&files), &Inherited(listenfd::ListenFd::empty()))
-            .err()
-            .expect("junk is refused");
+            .expect_err("junk is refused");
         assert!(err.to_string().contains("junk.pem"), "{err}");
         let missing = TlsFiles {
             ca: dir.path().join("absent-ca.pem"),
