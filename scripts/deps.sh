@@ -22,6 +22,7 @@ PACKAGES=(
   xz-utils bzip2               # build contexts and ADD archives compressed with xz or bzip2
   docker-registry apache2-utils  # a real registry (and htpasswd) for the pull/push tests and bench/pull.sh
   systemd openssl passwd       # tests/systemd.rs (systemd-analyze, systemd-socket-activate), TLS certs and groupadd in tests/api_socket.rs
+  adduser dpkg-dev             # the .deb's postinst (addgroup) and cargo-deb's dependency scan (tests/package.rs)
 )
 
 if [ "$(id -u)" != 0 ]; then
