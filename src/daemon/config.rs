@@ -618,8 +618,13 @@ mod tests {
         let cfg = dir.path().join("daemon.json");
         let path = cfg.to_str().unwrap();
         std::fs::write(&cfg, "{}").unwrap();
-        let err = Config::resolve(flags(&["--config-file", path, "-H", "tcp://127.0.0.1:2376"]))
-            .unwrap_err();
+        let err = Config::resolve(flags(&[
+            "--config-file",
+            path,
+            "-H",
+            "tcp://127.0.0.1:2376",
+        ]))
+        .unwrap_err();
         assert!(err.to_string().contains("without --tlsverify"), "{err}");
         std::fs::write(
             &cfg,
@@ -638,8 +643,8 @@ mod tests {
         assert_eq!(c.hosts.len(), 2);
         assert_eq!(c.socket, PathBuf::from("/run/berth/berth.sock"));
         assert_eq!(c.tls.unwrap().key, PathBuf::from("/k.pem"));
-        let err = Config::resolve(flags(&["--config-file", path, "--tlskey", "/x.pem"]))
-            .unwrap_err();
+        let err =
+            Config::resolve(flags(&["--config-file", path, "--tlskey", "/x.pem"])).unwrap_err();
         assert!(err.to_string().contains("tlskey"), "{err}");
     }
 }
