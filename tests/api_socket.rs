@@ -70,6 +70,63 @@ fn a_missing_group_leaves_roots_group_with_a_warning() {
     );
 }
 
+/// `curl` on the unix socket as uid/gid 65534 (nobody) with `groups` as
+/// its supplementary groups.
+fn ping_as_nobody(socket: &Path, groups: Option<u32>) -> std::process::Output {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534"]);
+    match groups {
+        Some(g) => cmd.arg(format!("--groups={g}")),
+        None => cmd.arg("--clear-groups"),
+    };
+    cmd.args(["curl", "-sS", "--fail", "--max-time", "60", "--unix-socket"])
+        .arg(socket)
+        .arg("http://berth/_ping");
+    run(&mut cmd)
+}
+
+#[test]
+fn members_of_the_socket_group_reach_the_default_socket_and_others_do_not() {
+    let group = TestGroup::create();
+    let mut d = ServiceDaemon::prepare("sockgroup");
+    // Let nobody traverse the test's own directory, as it may /run.
+    fs::set_permissions(&d.dir, fs::Permissions::from_mode(0o711)).unwrap();
+    // The default layout: the socket directly in the exec root.
+    let socket = d.exec_root.join("berth.sock");
+    let mut cmd = d.berthd(&[&format!("unix://{}", socket.display())]);
+    cmd.args(["--group", &group.0]);
+    d.spawn(cmd);
+    let deadline = std::time::Instant::now() + common::service::BOUND;
+    while !common::try_request(&socket, "GET", "/_ping", &[], &[]).is_ok_and(|r| r.status == 200) {
+        assert!(d.exited().is_none(), "berthd exited:\n{}", d.log_text());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "berthd never answered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mode = fs::metadata(&d.exec_root).unwrap().mode() & 0o7777;
+    assert_eq!(mode & 0o011, 0o011, "exec root mode {mode:o}");
+    assert_eq!(
+        mode & 0o066,
+        0,
+        "exec root mode {mode:o} lets others list or write"
+    );
+    let member = ping_as_nobody(&socket, Some(group.gid()));
+    assert!(
+        member.status.success(),
+        "a member of the group: {}",
+        stderr(&member)
+    );
+    assert_eq!(stdout(&member), "OK");
+    let outsider = ping_as_nobody(&socket, None);
+    assert!(
+        !outsider.status.success(),
+        "a user outside the group reached the API"
+    );
+    assert!(d.terminate().success());
+}
+
 /// Runs berthd on `host` and expects it to refuse to start, before it
 /// creates its data root; returns its output.
 fn refused(d: &mut ServiceDaemon, host: &str, extra: &[&str]) -> String {

@@ -85,6 +85,10 @@ fn sighup_reloads_the_log_level_and_ignores_a_bad_file() {
         text.contains(&format!(" Socket:      {}\n", d.socket.display())),
         "{text}"
     );
+    assert!(
+        text.contains(&format!(" Hosts:       {}\n", d.host())),
+        "{text}"
+    );
     assert_eq!(d.get("/_ping").status, 200);
     let at = d.wait_log("berthd is serving", 0);
     assert!(

@@ -393,6 +393,7 @@ pub fn system_info(svc: &Services) -> Value {
         // Not dockerd's (clients ignore unknown fields): where this daemon
         // serves by default and the daemon.json it loaded ("" for none).
         "BerthSocket": svc.config.socket.display().to_string(),
+        "BerthHosts": svc.serving_on,
         "BerthConfigFile": svc
             .config
             .config_file

@@ -284,12 +284,14 @@ impl Listeners {
     /// Binds (or takes over from systemd) every host: unix sockets get mode
     /// 0660 and group `group` (root's group, with a warning, when `group`
     /// does not exist); TCP hosts get TLS with client-certificate
-    /// verification against `tls`'s CA.
+    /// verification against `tls`'s CA. A socket directly in `exec_root`
+    /// makes that directory traversable (see [`open_exec_root`]).
     pub fn bind(
         hosts: &[Host],
         group: &str,
         tls: Option<&TlsFiles>,
         inherited: &mut Inherited,
+        exec_root: &Path,
     ) -> Result<Listeners, ListenError> {
         let mut out = Listeners {
             list: Vec::new(),
@@ -301,6 +303,9 @@ impl Listeners {
             match host {
                 Host::Unix(path) => {
                     let l = bind_unix(path, group)?;
+                    if path.parent() == Some(exec_root) {
+                        open_exec_root(exec_root)?;
+                    }
                     out.bound.push(path.clone());
                     out.list
                         .push((format!("unix://{}", path.display()), Kind::Unix(l)));
@@ -507,6 +512,21 @@ fn bind_unix(path: &Path, group: &str) -> Result<UnixListener, ListenError> {
     nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(gid))
         .map_err(|e| io_err("changing the owner of", path.display())(e.into()))?;
     Ok(listener)
+}
+
+/// Adds search (not read) permission for everyone to berthd's exec root
+/// when the API socket lives in it (the default `/run/berth/berth.sock`):
+/// otherwise the socket's group could not reach it. systemd creates the
+/// directory 0755 for berthd.socket; berthd creates it 0700, and every
+/// entry in it is private on its own (containers/, netns/ are 0700).
+fn open_exec_root(exec_root: &Path) -> Result<(), ListenError> {
+    let meta = std::fs::metadata(exec_root).map_err(io_err("inspecting", exec_root.display()))?;
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o011 != 0o011 {
+        std::fs::set_permissions(exec_root, std::fs::Permissions::from_mode(mode | 0o011))
+            .map_err(io_err("setting the mode of", exec_root.display()))?;
+    }
+    Ok(())
 }
 
 fn tls_err(path: &Path) -> impl Fn(String) -> ListenError + '_ {

@@ -140,6 +140,7 @@ async fn run(
     let svc = Arc::new(Services {
         config: config.clone(),
         live: Arc::new(reload::Live::new(&config)),
+        serving_on: listeners.names().into_iter().map(str::to_owned).collect(),
         engine_id,
         images,
         events: events.clone(),

@@ -229,8 +229,9 @@ fn push_line(o: &mut String, label: &str, v: String) {
 }
 
 /// berth's own `Daemon:` section (before `Server:`, which stays docker's):
-/// the socket berthd serves and the daemon.json it loaded, from /info's
-/// berthd-only fields; empty against a daemon that has none (dockerd).
+/// the socket berthd serves by default, every host it listens on and the
+/// daemon.json it loaded, from /info's berthd-only fields; empty against a
+/// daemon that has none (dockerd).
 fn daemon_section(s: &Value) -> String {
     let Some(socket) = s.get("BerthSocket").and_then(Value::as_str) else {
         return String::new();
@@ -239,7 +240,19 @@ fn daemon_section(s: &Value) -> String {
         Some("") | None => "none (defaults)",
         Some(path) => path,
     };
-    format!("Daemon:\n Socket:      {socket}\n Config File: {config}\n\n")
+    let hosts = s
+        .get("BerthHosts")
+        .and_then(Value::as_array)
+        .map(|h| {
+            h.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|h| !h.is_empty())
+        .map(|h| format!(" Hosts:       {h}\n"))
+        .unwrap_or_default();
+    format!("Daemon:\n Socket:      {socket}\n{hosts} Config File: {config}\n\n")
 }
 
 /// The `Server:` section of `docker info`, from the `/info` answer.
@@ -478,8 +491,10 @@ Server: Berth Engine
             daemon_section(&s),
             "Daemon:\n Socket:      /run/berth/berth.sock\n Config File: /etc/berth/daemon.json\n\n"
         );
-        let s = json!({"BerthSocket": "/s", "BerthConfigFile": ""});
+        let s = json!({"BerthSocket": "/s", "BerthConfigFile": "",
+            "BerthHosts": ["fd://", "tcp://0.0.0.0:2376"]});
         assert!(daemon_section(&s).contains(" Config File: none (defaults)\n"));
+        assert!(daemon_section(&s).contains("\n Hosts:       fd://, tcp://0.0.0.0:2376\n"));
         // dockerd has no such fields: no section.
         assert_eq!(daemon_section(&json!({"ServerVersion": "20.10"})), "");
     }
