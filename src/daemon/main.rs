@@ -126,6 +126,7 @@ async fn run(
         &config.group,
         config.tls.as_ref(),
         &mut inherited,
+        &config.exec_root,
     )?;
     lock::write_pidfile(&config.pidfile)?;
     let serving_on = listeners.names().join(", ");
