@@ -176,6 +176,34 @@ mod tests {
         assert_eq!(filter_directive("debug"), "debug");
     }
 
+    /// Every key FileConfig knows, from serde's unknown-field message
+    /// ("unknown field `x`, expected one of `hosts`, `data-root`, ...").
+    fn known_keys() -> Vec<String> {
+        let msg = serde_json::from_str::<FileConfig>(r#"{"x": 1}"#)
+            .unwrap_err()
+            .to_string();
+        let list = msg
+            .split("expected one of ")
+            .nth(1)
+            .expect("serde lists the fields");
+        list.split(", ")
+            .map(|k| k.split('`').nth(1).expect("a quoted field name").to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn docs_describe_every_key() {
+        let doc = include_str!("../../../docs/daemon-json.md");
+        let keys = known_keys();
+        assert!(keys.len() >= 20, "{keys:?}");
+        for key in keys {
+            assert!(
+                doc.contains(&format!("\n| `{key}` |")),
+                "docs/daemon-json.md has no row for {key}"
+            );
+        }
+    }
+
     #[test]
     fn the_top_level_must_be_an_object_and_valid_json() {
         let e = parse("[]").unwrap_err().to_string();
