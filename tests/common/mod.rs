@@ -19,6 +19,8 @@
 #![allow(dead_code)]
 
 pub mod registry;
+pub mod service;
+pub mod svc;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
