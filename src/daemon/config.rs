@@ -76,6 +76,9 @@ pub struct Flags {
     /// Docker Hub mirror URL tried first on pulls (repeatable)
     #[arg(long = "registry-mirror", value_name = "url")]
     pub registry_mirrors: Vec<String>,
+    /// User/group for the containers' user namespaces: default, user, user:group or uid:gid
+    #[arg(long)]
+    pub userns_remap: Option<String>,
 }
 
 /// The keys of daemon.json berthd understands (dockerd's names).
@@ -111,6 +114,8 @@ struct FileConfig {
     insecure_registries: Option<Vec<String>>,
     #[serde(rename = "registry-mirrors")]
     registry_mirrors: Option<Vec<String>>,
+    #[serde(rename = "userns-remap")]
+    userns_remap: Option<String>,
 }
 
 /// The effective configuration.
@@ -151,6 +156,9 @@ pub struct Config {
     pub max_concurrent_uploads: usize,
     /// `insecure-registries` and `registry-mirrors`.
     pub registry: berth::image::registry::RegistryConfig,
+    /// `userns-remap`: the value resolved by [`crate::userns::setup`]; `None`
+    /// (or empty) keeps containers in the host's user namespace.
+    pub userns_remap: Option<String>,
 }
 
 /// A configuration that cannot be used.
@@ -304,6 +312,7 @@ impl Config {
             Some(flags.registry_mirrors).filter(|v| !v.is_empty()),
             file.registry_mirrors,
         )?;
+        let userns_remap = merge("userns-remap", flags.userns_remap, file.userns_remap)?;
         let exec_root = exec_root.unwrap_or_else(|| PathBuf::from("/run/berth"));
         let socket = match hosts.as_deref() {
             None | Some([]) => exec_root.join("berth.sock"),
@@ -342,6 +351,7 @@ impl Config {
                 insecure: insecure.unwrap_or_default(),
                 mirrors: mirrors.unwrap_or_default(),
             },
+            userns_remap: userns_remap.filter(|v| !v.is_empty()),
         })
     }
 }

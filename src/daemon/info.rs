@@ -424,6 +424,12 @@ pub fn system_info(svc: &Services) -> Value {
         m.extend(r);
         m.extend(t);
     }
+    // After seccomp, where dockerd lists it.
+    if svc.config.userns_remap.is_some()
+        && let Some(Value::Array(opts)) = info.get_mut("SecurityOptions")
+    {
+        opts.push(json!("name=userns"));
+    }
     info
 }
 

@@ -20,6 +20,7 @@ mod prune;
 mod server;
 mod services;
 mod stats;
+mod userns;
 mod volumes;
 
 use std::process::ExitCode;
@@ -86,6 +87,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let exe = supervisor_binary()?;
     let cgroups = Cgroups::detect(config.cgroup_parent.clone());
     cgroups.check_parent().context("invalid cgroup-parent")?;
+    let remap = match config.userns_remap.as_deref() {
+        Some(value) => {
+            let r = userns::setup(value)
+                .map_err(|e| anyhow::anyhow!("userns-remap {value:?} ({:?}): {e}", e.class()))?;
+            tracing::info!(user = %r.user, group = %r.group, maps = ?r.mapping, "remapping containers' root");
+            Some(r)
+        }
+        None => None,
+    };
     let networks = Arc::new(open_networks(&config).await?);
     let containers = Arc::new(
         ContainerService::open(
@@ -95,7 +105,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
             networks.clone(),
             cgroups,
         )
-        .context("loading container state")?,
+        .context("loading container state")?
+        .with_userns(remap),
     );
     // Before the socket is bound: clients never see a half-recovered table.
     containers.adopt().await;

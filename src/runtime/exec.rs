@@ -192,6 +192,9 @@ pub fn read_spec(run_dir: &Path) -> std::io::Result<Option<ExecSpec>> {
 pub struct Namespaces {
     pid: OwnedFd,
     joined: Vec<(CloneFlags, OwnedFd)>,
+    /// A remapped container's user namespace, entered last (after the
+    /// rlimits) through [`InitFds::userns`]; `None` when it is the host's.
+    pub user: Option<OwnedFd>,
 }
 
 fn other(e: impl std::fmt::Display) -> StartFailure {
@@ -228,12 +231,15 @@ impl Namespaces {
             .iter()
             .map(|(name, flag)| ns(name).map(|fd| (*flag, fd)))
             .collect::<Result<Vec<_>, _>>()?;
+        let user = super::userns::open_foreign(pid)
+            .map_err(|e| other(format!("open /proc/{pid}/ns/user: {e}")))?;
         if state::proc_start_time(pid) != Some(start) {
             return Err(not_running());
         }
         Ok(Namespaces {
             pid: pid_ns,
             joined,
+            user,
         })
     }
 
@@ -308,6 +314,12 @@ fn run(
     };
     rlimits::apply(&spec.rlimits)
         .map_err(|e| StartFailure::new(FailureKind::InvalidSpec, e.to_string()))?;
+    if fds.userns.is_some() {
+        // SAFETY: setup_fds put the user namespace on USERNS_FD, as
+        // `fds.userns` is set; it stays open (close-on-exec) until execve.
+        let ns = unsafe { std::os::fd::BorrowedFd::borrow_raw(init::USERNS_FD) };
+        super::userns::enter(ns).map_err(|e| other(format!("enter user namespace: {e}")))?;
+    }
     let keep = capabilities::effective_set(spec.privileged, &spec.cap_add, &spec.cap_drop)
         .map_err(|m| StartFailure::new(FailureKind::InvalidSpec, m))?;
     capabilities::drop_bounding(keep).map_err(other)?;

@@ -64,5 +64,6 @@ pub mod state;
 pub mod supervisor;
 pub mod tty;
 pub mod user;
+pub mod userns;
 
 pub use error::RuntimeError;

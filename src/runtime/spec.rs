@@ -112,6 +112,10 @@ pub struct ContainerSpec {
     /// What goes into the generated `/etc/hosts` and `/etc/resolv.conf`.
     #[serde(default)]
     pub etc: EtcSpec,
+    /// The uid/gid maps of the container's own user namespace (the daemon's
+    /// `--userns-remap`); `None` keeps the host's. See [`super::userns`].
+    #[serde(default)]
+    pub userns: Option<super::userns::IdMapping>,
 }
 
 /// The inputs of the generated `/etc/hosts` and `/etc/resolv.conf` (see
@@ -202,6 +206,9 @@ impl ContainerSpec {
                 message: e.to_string(),
             },
         })?;
+        if let Some(m) = &self.userns {
+            m.validate().map_err(invalid)?;
+        }
         if self.hostname.len() > 64 || self.hostname.contains(['\0', '\n']) {
             return Err(invalid(format!("invalid hostname {:?}", self.hostname)));
         }
@@ -320,6 +327,7 @@ pub(crate) mod tests {
             "etc",
             "cgroup",
             "mounts",
+            "userns",
         ] {
             json.as_object_mut().unwrap().remove(f).unwrap();
         }
