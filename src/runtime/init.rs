@@ -176,6 +176,8 @@ fn run(
     super::userns::give_to_root(spec.userns.as_ref(), &new_dirs).map_err(other)?;
     if spec.readonly_rootfs {
         rootfs::remount_root_readonly(&mut rootfs::Host).map_err(other)?;
+        super::mounts::remount_etc_files_readonly(&mut rootfs::Host, &spec.mounts)
+            .map_err(other)?;
     }
 
     rlimits::apply(&spec.rlimits)
