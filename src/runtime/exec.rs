@@ -278,6 +278,10 @@ fn run(
     fds: &InitFds,
     err_fd: &mut RawFd,
 ) -> Result<Infallible, StartFailure> {
+    // Not dumpable until execve (which resets it): once the capabilities are
+    // dropped, a container process racing for /proc/<pid>/exe would reach
+    // the runtime's binary on the host (CVE-2019-5736; runc does the same).
+    nix::sys::prctl::set_dumpable(false).map_err(|e| other(format!("set non-dumpable: {e}")))?;
     init::reset_signals();
     // Joined before the cgroup namespace (which is then rooted at it), and
     // while the host's /sys/fs/cgroup is still our mount tree.
