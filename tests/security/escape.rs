@@ -391,6 +391,50 @@ fn device_nodes_cannot_be_opened() {
     );
 }
 
+/// A device node shipped in an image layer (`/berth-kmsg`, 1:11) is
+/// created by the layer applier, yet the device cgroup refuses to open it.
+#[test]
+fn image_device_nodes_cannot_be_opened() {
+    let lab = Lab::start();
+    let mut dev = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Char);
+    h.set_device_major(1).expect("set the device major");
+    h.set_device_minor(11).expect("set the device minor");
+    h.set_mode(0o666);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_size(0);
+    h.set_mtime(1_700_000_000);
+    dev.append_data(&mut h, "berth-kmsg", &[][..])
+        .expect("append the device node");
+    let layers = [
+        berth::image::fixture::busybox_layer().expect("the busybox layer"),
+        dev.into_inner().expect("finish the device layer"),
+    ];
+    let (archive, _) = crate::common::docker_archive(&layers, "berth-sec-devimage:latest");
+    let resp = lab.d.api(
+        "POST",
+        "/v1.41/images/load?quiet=1",
+        &[("Content-Type", "application/x-tar")],
+        &archive,
+    );
+    assert_eq!(resp.status, 200, "load the device image: {}", resp.text());
+    let volume = format!("{}:{MOUNT}:ro", lab.dir.display());
+    let open = |flags: &[&str]| {
+        let mut args = vec!["run", "--rm", "-v", &volume];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["berth-sec-devimage:latest", PROBE, "open", "/berth-kmsg"]);
+        run_ok(&mut lab.d.berth(&args)).trim_end().to_owned()
+    };
+    assert_eq!(open(&[]), "open /berth-kmsg: EPERM");
+    assert_eq!(
+        open(&["--privileged"]),
+        "open /berth-kmsg: ok",
+        "twin: the node the image shipped is a working /dev/kmsg"
+    );
+}
+
 #[test]
 fn berthd_socket_is_unreachable() {
     let lab = Lab::start();

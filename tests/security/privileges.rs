@@ -1,6 +1,6 @@
 //! Capabilities, users, no-new-privileges, read-only root and AppArmor
-//! options: berthd, driven by the real docker CLI, against the reference
-//! dockerd's recorded results ([`crate::fixture`]).
+//! options: berthd, driven by the real docker CLI and by `berth`, against
+//! the reference dockerd's recorded results ([`crate::fixture`]).
 
 use std::path::Path;
 
@@ -62,22 +62,30 @@ fn compare(prefix: &str) {
             .get(case.name)
             .unwrap_or_else(|| panic!("{} is not recorded; run: {}", case.name, recording.command));
         let want = expected(case.name, recorded, &bounding);
-        let got = fixture::outcome(case, |a| d.docker(a));
-        let same = got.exit == want.exit
-            && got.stdout == want.stdout
-            && daemon_message(&got.stderr) == daemon_message(&want.stderr);
-        if !same {
-            mismatches.push(format!(
-                "{} {:?}:\n  dockerd: exit {} stdout {:?} stderr {:?}\n  berthd:  exit {} stdout {:?} stderr {:?}",
-                case.name,
-                case.flags,
-                want.exit,
-                want.stdout,
-                daemon_message(&want.stderr),
-                got.exit,
-                got.stdout,
-                daemon_message(&got.stderr)
-            ));
+        // The docker CLI against berthd, then our own CLI (which names
+        // itself where docker's says `docker:`).
+        let docker = fixture::outcome(case, |a| d.docker(a));
+        let mut berth = fixture::outcome(case, |a| d.berth(a));
+        if let Some(rest) = berth.stderr.strip_prefix("berth: ") {
+            berth.stderr = format!("docker: {rest}");
+        }
+        for (cli, got) in [("docker", docker), ("berth", berth)] {
+            let same = got.exit == want.exit
+                && got.stdout == want.stdout
+                && daemon_message(&got.stderr) == daemon_message(&want.stderr);
+            if !same {
+                mismatches.push(format!(
+                    "{} {:?} ({cli} CLI):\n  dockerd: exit {} stdout {:?} stderr {:?}\n  berthd:  exit {} stdout {:?} stderr {:?}",
+                    case.name,
+                    case.flags,
+                    want.exit,
+                    want.stdout,
+                    daemon_message(&want.stderr),
+                    got.exit,
+                    got.stdout,
+                    daemon_message(&got.stderr)
+                ));
+            }
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));

@@ -80,6 +80,13 @@ static int cmd_open_w(const char *path) {
     return 0;
 }
 
+static int cmd_open(const char *path) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    printf("open %s: %s\n", path, res(fd));
+    if (fd >= 0) close(fd);
+    return 0;
+}
+
 static int cmd_read(const char *path) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) { printf("read %s: %s\n", path, err(errno)); return 0; }
@@ -313,6 +320,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "mount")) return cmd_mount();
     if (!strcmp(c, "module")) return cmd_module();
     if (!strcmp(c, "open_w") && argc > 2) return cmd_open_w(argv[2]);
+    if (!strcmp(c, "open") && argc > 2) return cmd_open(argv[2]);
     if (!strcmp(c, "read") && argc > 2) return cmd_read(argv[2]);
     if (!strcmp(c, "keyctl")) return cmd_keyctl();
     if (!strcmp(c, "unshare_user")) return cmd_unshare_user();
