@@ -31,21 +31,27 @@ struct SubUser {
 }
 
 /// Runs a shadow tool, retrying while another one holds the passwd locks
-/// (tests run in parallel); panics on any other failure.
-fn shadow(args: &[&str]) {
+/// (tests run in parallel); the tool's stderr on any other failure.
+fn try_shadow(args: &[&str]) -> Result<(), String> {
     for _ in 0..100 {
         let out = run(Command::new(args[0]).args(&args[1..]));
         if out.status.success() {
-            return;
+            return Ok(());
         }
         let err = stderr(&out);
-        assert!(
-            err.contains("lock") || err.contains("try again"),
-            "{args:?} failed: {err}"
-        );
+        if !(err.contains("lock") || err.contains("try again")) {
+            return Err(format!("{args:?} failed: {err}"));
+        }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    panic!("{args:?}: the passwd files stayed locked");
+    Err(format!("{args:?}: the passwd files stayed locked"))
+}
+
+/// [`try_shadow`], which must succeed.
+fn shadow(args: &[&str]) {
+    if let Err(e) = try_shadow(args) {
+        panic!("{e}");
+    }
 }
 
 impl SubUser {
@@ -101,9 +107,8 @@ impl Drop for SubUser {
         ];
         let mut problems = Vec::new();
         for args in steps {
-            let out = run(Command::new(args[0]).args(&args[1..]));
-            if !out.status.success() {
-                problems.push(format!("{args:?}: {}", stderr(&out)));
+            if let Err(e) = try_shadow(args) {
+                problems.push(e);
             }
         }
         for file in ["/etc/subuid", "/etc/subgid", "/etc/passwd", "/etc/group"] {
@@ -291,6 +296,14 @@ fn remapped_root_is_a_subordinate_uid_on_the_host() {
     );
     assert_eq!(out, "0:0\n0:0\nwrote\n");
 
+    // Terminals belong to the container's root and tty group, for the init
+    // and an exec.
+    let tty_owner = "stat -L -c %u:%g /proc/self/fd/0";
+    let out = ok(&d, &["run", "--rm", "-t", "busybox", "sh", "-c", tty_owner]);
+    assert_eq!(out.trim(), "0:5");
+    let out = ok(&d, &["exec", "-t", "berthu-top", "sh", "-c", tty_owner]);
+    assert_eq!(out.trim(), "0:5");
+
     // A restart makes a new user namespace with the same maps over the
     // same, already remapped, upper dir.
     ok(&d, &["restart", "-t", "0", "berthu-top"]);
@@ -388,6 +401,39 @@ fn userns_host_and_privileged_follow_dockerd() {
         "{}",
         stderr(&out)
     );
+
+    // The mount namespace belongs to the host's user namespace: even
+    // CAP_SYS_ADMIN in the container's cannot mount there.
+    let try_mount = "mkdir /berth-m || exit 3; mount -t tmpfs berth /berth-m 2>/dev/null && echo mounted || echo refused";
+    let out = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--cap-add",
+            "SYS_ADMIN",
+            "busybox",
+            "sh",
+            "-c",
+            try_mount,
+        ],
+    );
+    assert_eq!(out, "refused\n");
+    let out = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--userns=host",
+            "--cap-add",
+            "SYS_ADMIN",
+            "busybox",
+            "sh",
+            "-c",
+            try_mount,
+        ],
+    );
+    assert_eq!(out, "mounted\n");
 
     let out = run(&mut d.docker(&["run", "--rm", "--privileged", "busybox", "true"]));
     assert_ne!(code(&out), 0);
@@ -546,12 +592,15 @@ impl Drop for DefaultUserGuard {
                     "--del-subgids"
                 };
                 let r = format!("{a}-{}", a + n - 1);
-                let _ = run(Command::new("usermod").args([flag, &r, "berthremap"]));
+                if let Err(e) = try_shadow(&["usermod", flag, &r, "berthremap"]) {
+                    eprintln!("{e}");
+                }
             }
         }
-        let out = run(Command::new("userdel").arg("berthremap"));
-        if !out.status.success() && !std::thread::panicking() {
-            panic!("userdel berthremap: {}", stderr(&out));
+        if let Err(e) = try_shadow(&["userdel", "berthremap"])
+            && !std::thread::panicking()
+        {
+            panic!("{e}");
         }
     }
 }

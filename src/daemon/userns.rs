@@ -136,23 +136,32 @@ fn parse_value(value: &str) -> Result<(Name, Option<Name>), RemapError> {
     Ok((Name::parse(user), group.map(Name::parse)))
 }
 
+/// Attempts of a shadow tool that found the passwd files locked by another.
+const LOCKED_ATTEMPTS: usize = 50;
+
 fn run(cmd: &mut Command) -> Result<(), RemapError> {
     let command = format!("{cmd:?}").replace('"', "");
-    let out = cmd.output().map_err(|e| RemapError::Command {
-        command: command.clone(),
-        detail: e.to_string(),
-    })?;
-    if out.status.success() {
-        return Ok(());
+    let mut attempt = 0;
+    loop {
+        let out = cmd.output().map_err(|e| RemapError::Command {
+            command: command.clone(),
+            detail: e.to_string(),
+        })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        attempt += 1;
+        // "cannot lock /etc/passwd; try again later": someone else edits it.
+        if stderr.contains("cannot lock") && attempt < LOCKED_ATTEMPTS {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        }
+        return Err(RemapError::Command {
+            command,
+            detail: format!("{}: {}", out.status, stderr.trim()),
+        });
     }
-    Err(RemapError::Command {
-        command,
-        detail: format!(
-            "{}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-    })
 }
 
 fn read(path: &Path) -> Result<String, RemapError> {

@@ -322,7 +322,10 @@ fn run(
         // SAFETY: setup_fds put the user namespace on USERNS_FD, as
         // `fds.userns` is set; it stays open (close-on-exec) until execve.
         let ns = unsafe { std::os::fd::BorrowedFd::borrow_raw(init::USERNS_FD) };
-        super::userns::enter(ns).map_err(|e| other(format!("enter user namespace: {e}")))?;
+        // The container's /proc: pid 1 is its init.
+        let m = super::userns::mapping_of(1)
+            .map_err(|e| other(format!("read the container's id maps: {e}")))?;
+        super::userns::enter(ns, &m).map_err(|e| other(format!("enter user namespace: {e}")))?;
     }
     let keep = capabilities::effective_set(spec.privileged, &spec.cap_add, &spec.cap_drop)
         .map_err(|m| StartFailure::new(FailureKind::InvalidSpec, m))?;

@@ -184,8 +184,8 @@ fn run(
         .map_err(|e| StartFailure::new(FailureKind::InvalidSpec, e.to_string()))?;
     // Last of what needs host privileges; it also resets the bounding set,
     // which is therefore dropped after it.
-    if let Some(ns) = userns {
-        super::userns::enter(ns).map_err(|e| other(format!("enter user namespace: {e}")))?;
+    if let (Some(ns), Some(m)) = (userns, &spec.userns) {
+        super::userns::enter(ns, m).map_err(|e| other(format!("enter user namespace: {e}")))?;
     }
     let keep = capabilities::effective_set(spec.privileged, &spec.cap_add, &spec.cap_drop)
         .map_err(|m| StartFailure::new(FailureKind::InvalidSpec, m))?;

@@ -284,14 +284,69 @@ pub fn create(mapping: &IdMapping) -> Result<OwnedFd, UsernsError> {
     result
 }
 
-/// Joins the user namespace `userns` and becomes its root (uid and gid 0,
-/// every capability in it). Capabilities over the other namespaces, all
-/// owned by the host's user namespace, are gone from here on.
-pub fn enter(userns: BorrowedFd<'_>) -> io::Result<()> {
+/// Joins the user namespace `userns` (whose maps are `mapping`) and becomes
+/// its root (uid and gid 0, every capability in it), first giving it the
+/// terminal on stdin if there is one ([`give_terminal`]). Capabilities over
+/// the other namespaces, all owned by the host's user namespace, are gone
+/// from here on.
+pub fn enter(userns: BorrowedFd<'_>, mapping: &IdMapping) -> io::Result<()> {
+    give_terminal(mapping)?;
     nix::sched::setns(userns, nix::sched::CloneFlags::CLONE_NEWUSER)?;
     // Our host ids are unmapped in there until we switch to its root.
     nix::unistd::setresgid(0.into(), 0.into(), 0.into())?;
     nix::unistd::setresuid(0.into(), 0.into(), 0.into())?;
+    Ok(())
+}
+
+/// The maps of process `pid`'s user namespace as `/proc/<pid>/uid_map` and
+/// `gid_map` show them to the caller (an exec reads the init's).
+pub fn mapping_of(pid: i32) -> io::Result<IdMapping> {
+    let read = |name: &str| -> io::Result<Vec<IdMap>> {
+        let text = fs::read_to_string(format!("/proc/{pid}/{name}"))?;
+        text.lines()
+            .map(|l| {
+                let n: Vec<u32> = l
+                    .split_whitespace()
+                    .filter_map(|f| f.parse().ok())
+                    .collect();
+                match n[..] {
+                    [container_id, host_id, size] => Ok(IdMap {
+                        container_id,
+                        host_id,
+                        size,
+                    }),
+                    _ => Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("bad line in /proc/{pid}/{name}: {l:?}"),
+                    )),
+                }
+            })
+            .collect()
+    };
+    Ok(IdMapping {
+        uids: read("uid_map")?,
+        gids: read("gid_map")?,
+    })
+}
+
+/// The group devpts gives terminals (`tty`), as in Docker's `/dev/pts` options.
+const TTY_GID: u32 = 5;
+
+/// When stdin is a terminal made for the container (as host root, before it
+/// enters its user namespace), gives it to the namespace's root and `tty`
+/// group, as runc's terminal created inside the namespace is; it would
+/// otherwise show as `nobody`'s.
+pub fn give_terminal(mapping: &IdMapping) -> io::Result<()> {
+    let stdin = io::stdin();
+    if !rustix::termios::isatty(&stdin) {
+        return Ok(());
+    }
+    let uid = mapping.host_uid(0).map(rustix::fs::Uid::from_raw);
+    let gid = mapping
+        .host_gid(TTY_GID)
+        .or_else(|| mapping.host_gid(0))
+        .map(rustix::fs::Gid::from_raw);
+    rustix::fs::fchown(&stdin, uid, gid)?;
     Ok(())
 }
 
@@ -536,6 +591,19 @@ mod tests {
         assert_eq!(check(vec![m(0, 1, 0)]), "empty uid range at 0");
         let many = (0..341).map(|i| m(i * 10, 100000 + i * 10, 10)).collect();
         assert_eq!(check(many), "341 uid ranges, the kernel takes at most 340");
+    }
+
+    #[test]
+    fn the_callers_own_maps_read_as_identity() {
+        let own = mapping_of(std::process::id() as i32).unwrap();
+        let full = vec![m(0, 0, u32::MAX)];
+        assert_eq!(
+            own,
+            IdMapping {
+                uids: full.clone(),
+                gids: full
+            }
+        );
     }
 
     #[test]
