@@ -79,6 +79,9 @@ pub struct Flags {
     /// User/group for the containers' user namespaces: default, user, user:group or uid:gid
     #[arg(long)]
     pub userns_remap: Option<String>,
+    /// Path to the default seccomp profile (Docker's JSON format), or "unconfined"
+    #[arg(long)]
+    pub seccomp_profile: Option<PathBuf>,
 }
 
 /// The keys of daemon.json berthd understands (dockerd's names).
@@ -116,6 +119,8 @@ struct FileConfig {
     registry_mirrors: Option<Vec<String>>,
     #[serde(rename = "userns-remap")]
     userns_remap: Option<String>,
+    #[serde(rename = "seccomp-profile")]
+    seccomp_profile: Option<PathBuf>,
 }
 
 /// The effective configuration.
@@ -159,6 +164,9 @@ pub struct Config {
     /// `userns-remap`: the value resolved by [`crate::userns::setup`]; `None`
     /// (or empty) keeps containers in the host's user namespace.
     pub userns_remap: Option<String>,
+    /// The containers' default seccomp profile (`seccomp-profile`: a file,
+    /// `unconfined` or `builtin`); Docker's default when unset.
+    pub seccomp_profile: Option<PathBuf>,
 }
 
 /// A configuration that cannot be used.
@@ -312,6 +320,11 @@ impl Config {
             Some(flags.registry_mirrors).filter(|v| !v.is_empty()),
             file.registry_mirrors,
         )?;
+        let seccomp_profile = merge(
+            "seccomp-profile",
+            flags.seccomp_profile,
+            file.seccomp_profile,
+        )?;
         let userns_remap = merge("userns-remap", flags.userns_remap, file.userns_remap)?;
         let exec_root = exec_root.unwrap_or_else(|| PathBuf::from("/run/berth"));
         let socket = match hosts.as_deref() {
@@ -352,6 +365,7 @@ impl Config {
                 mirrors: mirrors.unwrap_or_default(),
             },
             userns_remap: userns_remap.filter(|v| !v.is_empty()),
+            seccomp_profile: seccomp_profile.filter(|p| !p.as_os_str().is_empty()),
         })
     }
 }

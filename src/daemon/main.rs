@@ -17,6 +17,7 @@ mod info;
 mod lock;
 mod network;
 mod prune;
+mod seccomp;
 mod server;
 mod services;
 mod stats;
@@ -79,6 +80,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // dockerd refuses to start with log defaults no container could use.
     containers::logs::check_defaults(&config.log_driver, &config.log_opts)
         .map_err(|e| anyhow::anyhow!("invalid log configuration: {e}"))?;
+    // dockerd reads its seccomp-profile once at start-up.
+    seccomp::configure(config.seccomp_profile.as_deref())?;
     let _lock = lock::DataRootLock::acquire(&config.data_root)?;
     let images = ImageStore::open(&config.data_root)?;
     let engine_id = info::load_or_create_engine_id(&config.data_root)?;

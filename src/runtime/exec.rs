@@ -106,6 +106,10 @@ pub struct ExecSpec {
     /// The container's `no-new-privileges`.
     #[serde(default)]
     pub no_new_privileges: bool,
+    /// The container's seccomp program (an exec's `--privileged` keeps it,
+    /// as with Docker); `None`: unconfined.
+    #[serde(default)]
+    pub seccomp: Option<super::seccomp::Filter>,
     /// The container's ulimits.
     #[serde(default)]
     pub rlimits: Vec<Rlimit>,
@@ -329,6 +333,10 @@ fn run(
     }
     let keep = capabilities::effective_set(spec.privileged, &spec.cap_add, &spec.cap_drop)
         .map_err(|m| StartFailure::new(FailureKind::InvalidSpec, m))?;
+    // The init's order (runc's): before the caps go unless no_new_privs is set.
+    if let (Some(f), false) = (&spec.seccomp, spec.no_new_privileges) {
+        super::seccomp::load(f).map_err(other)?;
+    }
     capabilities::drop_bounding(keep).map_err(other)?;
     init::set_user(&exec_user)?;
     capabilities::restrict(keep).map_err(other)?;
@@ -350,6 +358,9 @@ fn run(
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(init::DEFAULT_PATH);
     let program = init::look_path(&spec.args[0], path_env)?;
+    if let (Some(f), true) = (&spec.seccomp, spec.no_new_privileges) {
+        super::seccomp::load(f).map_err(other)?;
+    }
     init::exec(&program, &spec.args, &env)
 }
 

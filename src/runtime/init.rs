@@ -189,6 +189,12 @@ fn run(
     }
     let keep = capabilities::effective_set(spec.privileged, &spec.cap_add, &spec.cap_drop)
         .map_err(|m| StartFailure::new(FailureKind::InvalidSpec, m))?;
+    // runc's order: without no_new_privs loading a filter needs
+    // CAP_SYS_ADMIN, so it goes on before the capabilities are dropped;
+    // with it, as late as possible (right before execve, below).
+    if let (Some(f), false) = (&spec.seccomp, spec.no_new_privileges) {
+        super::seccomp::load(f).map_err(other)?;
+    }
     capabilities::drop_bounding(keep).map_err(other)?;
     set_user(&exec_user)?;
     capabilities::restrict(keep).map_err(other)?;
@@ -211,6 +217,9 @@ fn run(
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(DEFAULT_PATH);
     let program = look_path(&spec.args[0], path_env)?;
+    if let (Some(f), true) = (&spec.seccomp, spec.no_new_privileges) {
+        super::seccomp::load(f).map_err(other)?;
+    }
     exec(&program, &spec.args, &env)
 }
 

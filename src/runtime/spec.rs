@@ -81,6 +81,12 @@ pub struct ContainerSpec {
     /// Set `no_new_privs` before exec (`--security-opt no-new-privileges`).
     #[serde(default)]
     pub no_new_privileges: bool,
+    /// The seccomp program the init loads (Docker's default profile, the
+    /// daemon's `seccomp-profile` or `--security-opt seccomp=<json>`,
+    /// compiled by the daemon for the container's final capability set);
+    /// `None` runs unconfined (`--privileged`, `seccomp=unconfined`).
+    #[serde(default)]
+    pub seccomp: Option<super::seccomp::Filter>,
     /// Supplementary groups added to the user's own (Docker's `GroupAdd`):
     /// names resolved in the container's `/etc/group`, or numbers.
     #[serde(default)]
@@ -320,6 +326,7 @@ pub(crate) mod tests {
             "cap_add",
             "cap_drop",
             "no_new_privileges",
+            "seccomp",
             "group_add",
             "log",
             "netns",
