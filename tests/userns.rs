@@ -604,3 +604,48 @@ impl Drop for DefaultUserGuard {
         }
     }
 }
+
+#[test]
+fn a_restarted_daemon_adopts_remapped_containers() {
+    let user = SubUser::create();
+    // daemon.json this time, which the restarted daemon reads again.
+    let d = TestDaemon::start_with(&format!(r#"{{"userns-remap": "{}"}}"#, user.name), &[]);
+    d.load_busybox("busybox:latest");
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "berthu-kept",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    let pid = inspect(&d, "berthu-kept")["State"]["Pid"].as_i64().unwrap();
+    let restarted = d.kill9_and_restart(|| {});
+    assert_eq!(
+        inspect(&d, "berthu-kept")["State"]["Pid"].as_i64(),
+        Some(pid)
+    );
+    let out = ok(
+        &d,
+        &[
+            "exec",
+            "berthu-kept",
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map",
+        ],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "{out}");
+    assert_eq!(
+        map_lines(lines[1]),
+        vec![vec![0, u64::from(user.start), 65536]],
+        "{out}"
+    );
+    ok(&d, &["rm", "-f", "berthu-kept"]);
+    drop(restarted);
+}
