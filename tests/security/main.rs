@@ -11,6 +11,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod devices_v2;
 mod escape;
 mod fixture;
 mod privileges;
