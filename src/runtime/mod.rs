@@ -19,6 +19,7 @@
 //! - [`cgroups`]: cgroup v1/v2 limits, freezer, OOM count and stats.
 //! - [`rootaccess`]: a container's root as the daemon reaches it (`cp`, `export`, `commit`).
 //! - [`tty`]: the container's terminal (pty in its own devpts, master sent to the supervisor).
+//! - [`userns`]: user namespaces for `--userns-remap` (id maps, idmapped layers).
 //! - [`seccomp`]: Docker's seccomp profiles, compiled in the daemon, loaded by the init.
 //! - [`exec`]: further processes in a running container (`exec`), each under a
 //!   supervisor of its own in exec mode.

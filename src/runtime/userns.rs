@@ -12,16 +12,20 @@
 //!    layers show host uid 0 as the namespace's root. The upper dir is not
 //!    idmapped: what the container writes lands on disk as the mapped host
 //!    ids, as with dockerd. The container's own dirs (upper root, volume
-//!    roots, the generated `/etc` files) are [`chown_to_root`]ed to the
-//!    namespace's root.
+//!    roots, the generated `/etc` files, a working dir it creates) are
+//!    [`chown_to_root`]ed to the namespace's root.
 //! 3. After every mount, `pivot_root`, hostname and rlimits, the init
-//!    [`enter`]s the user namespace, becomes its root, and only then drops
-//!    capabilities and switches to the container's user.
+//!    [`enter`]s the user namespace (giving it the `-t` terminal first),
+//!    becomes its root, and only then drops capabilities and switches to
+//!    the container's user.
 //!
 //! The other namespaces stay owned by the host's user namespace: root in
 //! the container has its capabilities over its own files and processes only
 //! (no mounts, no network configuration, no hostname changes), which is
 //! stricter than dockerd, where runc creates them inside the user namespace.
+//! Binding low ports and ICMP echo sockets still work through dockerd's
+//! default sysctls ([`unprivileged_net_sysctls`], set for every container
+//! with a network namespace of its own).
 //!
 //! An exec joins the init's user namespace last ([`open_foreign`], [`enter`]).
 
