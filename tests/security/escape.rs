@@ -7,8 +7,10 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
 
-use crate::common::{code, run, run_ok, stderr, stdout};
+use crate::common::{COMMAND_BOUND, code, run, run_ok, stderr, stdout};
 use crate::probe::{IMAGE, Lab, MOUNT};
 
 const PROBE: &str = "/probe/berth-probe";
@@ -262,26 +264,48 @@ fn runtime_binary_is_unreachable_from_the_container() {
 }
 
 /// Holds an exec in its setup with the FIFO trick and returns the probe's
-/// verdict line.
+/// verdict line. The bounds only keep a hung run from hanging the suite.
 fn exe_window(c: &Running) -> String {
     let mut watcher = c.exec_command(&[PROBE, "exe_window"]);
-    watcher.stdout(Stdio::piped()).stderr(Stdio::piped());
+    watcher
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     let mut watcher = Reaped(watcher.spawn().expect("spawn berth exec exe_window"));
-    let mut lines = BufReader::new(watcher.0.stdout.take().expect("piped stdout")).lines();
-    let mut next = || {
-        lines
-            .next()
-            .and_then(Result::ok)
-            .unwrap_or_else(|| "exe_window: no output".to_owned())
+    let out = watcher.0.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |what: &str| {
+        rx.recv_timeout(COMMAND_BOUND)
+            .unwrap_or_else(|e| panic!("exe_window: no line {what} ({e})"))
     };
-    assert_eq!(next(), "exe_window: waiting");
+    assert_eq!(next("before the FIFO"), "exe_window: waiting");
     // Blocks in the FIFO until the probe has looked and fed it a passwd.
-    let held = run(&mut c.exec_command(&["id", "-u"]));
-    let verdict = next();
+    let mut held = c.exec_command(&["id", "-u"]);
+    held.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let held = held.spawn().expect("spawn the held berth exec");
+    let (done_tx, done_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done_tx.send(held.wait_with_output());
+    });
+    let verdict = next("once the exec child opened the FIFO");
+    let held = done_rx
+        .recv_timeout(COMMAND_BOUND)
+        .unwrap_or_else(|e| panic!("the held exec never finished ({e}); the probe saw: {verdict}"))
+        .expect("wait for the held exec");
     assert_eq!(
         (code(&held), stdout(&held).as_str()),
         (0, "0\n"),
-        "the held exec completes once the FIFO is fed: {}",
+        "the held exec completes once the FIFO is fed: {}; the probe saw: {verdict}",
         stderr(&held)
     );
     verdict
