@@ -18,7 +18,7 @@ PACKAGES=(
   python3                      # bench/ generates its test image with it
   docker.io                    # reference dockerd for the round-trip test and bench/
   python3-docker python3-pytest  # docker-py compatibility suite (tests/compat_py)
-  gcc binutils libc6-dev       # contrib/toolchain-image.sh: the image Dockerfile.example builds in
+  gcc binutils libc6-dev       # contrib/toolchain-image.sh: the image Dockerfile.example builds in; tests/security: gcc -static probe
   xz-utils bzip2               # build contexts and ADD archives compressed with xz or bzip2
   docker-registry apache2-utils  # a real registry (and htpasswd) for the pull/push tests and bench/pull.sh
 )
