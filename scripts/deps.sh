@@ -19,7 +19,7 @@ PACKAGES=(
   docker.io                    # reference dockerd for the round-trip test and bench/
   python3-docker python3-pytest  # docker-py compatibility suite (tests/compat_py)
   docker-compose               # compose 1.29 against berthd (tests/compat_compose.rs)
-  gcc binutils libc6-dev       # contrib/toolchain-image.sh: the image Dockerfile.example builds in
+  gcc binutils libc6-dev       # contrib/toolchain-image.sh: the image Dockerfile.example builds in; tests/security: gcc -static probe
   xz-utils bzip2               # build contexts and ADD archives compressed with xz or bzip2
   docker-registry apache2-utils  # a real registry (and htpasswd) for the pull/push tests and bench/pull.sh
   systemd openssl passwd       # tests/systemd.rs (systemd-analyze, systemd-socket-activate), TLS certs and groupadd in tests/api_socket.rs

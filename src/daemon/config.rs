@@ -94,6 +94,12 @@ pub struct Flags {
     /// The daemon's TLS key (with --tlsverify)
     #[arg(long)]
     pub tlskey: Option<PathBuf>,
+    /// User/group for the containers' user namespaces: default, user, user:group or uid:gid
+    #[arg(long)]
+    pub userns_remap: Option<String>,
+    /// Path to the default seccomp profile (Docker's JSON format), or "unconfined"
+    #[arg(long)]
+    pub seccomp_profile: Option<PathBuf>,
 }
 
 /// The keys of daemon.json berthd understands (dockerd's names).
@@ -133,6 +139,10 @@ struct FileConfig {
     tlscacert: Option<PathBuf>,
     tlscert: Option<PathBuf>,
     tlskey: Option<PathBuf>,
+    #[serde(rename = "userns-remap")]
+    userns_remap: Option<String>,
+    #[serde(rename = "seccomp-profile")]
+    seccomp_profile: Option<PathBuf>,
 }
 
 /// The effective configuration.
@@ -178,6 +188,12 @@ pub struct Config {
     pub max_concurrent_uploads: usize,
     /// `insecure-registries` and `registry-mirrors`.
     pub registry: berth::image::registry::RegistryConfig,
+    /// `userns-remap`: the value resolved by [`crate::userns::setup`]; `None`
+    /// (or empty) keeps containers in the host's user namespace.
+    pub userns_remap: Option<String>,
+    /// The containers' default seccomp profile (`seccomp-profile`: a file,
+    /// `unconfined` or `builtin`); Docker's default when unset.
+    pub seccomp_profile: Option<PathBuf>,
 }
 
 /// A configuration that cannot be used.
@@ -352,6 +368,12 @@ impl Config {
             Some(flags.registry_mirrors).filter(|v| !v.is_empty()),
             file.registry_mirrors,
         )?;
+        let seccomp_profile = merge(
+            "seccomp-profile",
+            flags.seccomp_profile,
+            file.seccomp_profile,
+        )?;
+        let userns_remap = merge("userns-remap", flags.userns_remap, file.userns_remap)?;
         let exec_root = exec_root.unwrap_or_else(|| PathBuf::from("/run/berth"));
         let default_socket = exec_root.join("berth.sock");
         let hosts = match hosts.as_deref() {
@@ -409,6 +431,8 @@ impl Config {
                 insecure: insecure.unwrap_or_default(),
                 mirrors: mirrors.unwrap_or_default(),
             },
+            userns_remap: userns_remap.filter(|v| !v.is_empty()),
+            seccomp_profile: seccomp_profile.filter(|p| !p.as_os_str().is_empty()),
         })
     }
 }

@@ -426,13 +426,19 @@ pub fn system_info(svc: &Services) -> Value {
         "ContainerdCommit": no_commit,
         "RuncCommit": no_commit,
         "InitCommit": no_commit,
-        // berthd applies no seccomp, AppArmor or SELinux profile.
-        "SecurityOptions": [],
+        // seccomp as dockerd reports it; no AppArmor or SELinux profile.
+        "SecurityOptions": [crate::seccomp::security_option()],
         "Warnings": if warnings.is_empty() { Value::Null } else { json!(warnings) },
     });
     if let (Value::Object(m), Value::Object(r), Value::Object(t)) = (&mut info, rest, tail) {
         m.extend(r);
         m.extend(t);
+    }
+    // After seccomp, where dockerd lists it.
+    if svc.config.userns_remap.is_some()
+        && let Some(Value::Array(opts)) = info.get_mut("SecurityOptions")
+    {
+        opts.push(json!("name=userns"));
     }
     info
 }

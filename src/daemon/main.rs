@@ -21,9 +21,11 @@ mod network;
 mod notify;
 mod prune;
 mod reload;
+mod seccomp;
 mod server;
 mod services;
 mod stats;
+mod userns;
 mod volumes;
 
 use std::process::ExitCode;
@@ -98,6 +100,8 @@ async fn run(
     // dockerd refuses to start with log defaults no container could use.
     containers::logs::check_defaults(&config.log_driver, &config.log_opts)
         .map_err(|e| anyhow::anyhow!("invalid log configuration: {e}"))?;
+    // dockerd reads its seccomp-profile once at start-up.
+    seccomp::configure(config.seccomp_profile.as_deref())?;
     let _lock = lock::DataRootLock::acquire(&config.data_root)?;
     let images = ImageStore::open(&config.data_root)?;
     let engine_id = info::load_or_create_engine_id(&config.data_root)?;
@@ -106,6 +110,15 @@ async fn run(
     let exe = supervisor_binary()?;
     let cgroups = Cgroups::detect(config.cgroup_parent.clone());
     cgroups.check_parent().context("invalid cgroup-parent")?;
+    let remap = match config.userns_remap.as_deref() {
+        Some(value) => {
+            let r = userns::setup(value)
+                .map_err(|e| anyhow::anyhow!("userns-remap {value:?} ({:?}): {e}", e.class()))?;
+            tracing::info!(user = %r.user, group = %r.group, maps = ?r.mapping, "remapping containers' root");
+            Some(r)
+        }
+        None => None,
+    };
     let networks = Arc::new(open_networks(&config).await?);
     let containers = Arc::new(
         ContainerService::open(
@@ -115,7 +128,8 @@ async fn run(
             networks.clone(),
             cgroups,
         )
-        .context("loading container state")?,
+        .context("loading container state")?
+        .with_userns(remap),
     );
     // Before the socket is bound: clients never see a half-recovered table.
     containers.adopt().await;

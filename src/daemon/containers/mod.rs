@@ -50,6 +50,8 @@ pub struct ContainerService {
     volumes: Arc<crate::volumes::VolumeService>,
     /// The event bus lifecycle changes are published to.
     pub events: Arc<crate::events::Events>,
+    /// The daemon's `--userns-remap`, if any.
+    userns: Option<crate::userns::Remap>,
 }
 
 /// How containers get their cgroups.
@@ -131,6 +133,7 @@ impl ContainerService {
             networks,
             volumes: Arc::new(crate::volumes::VolumeService::open(data_root)?),
             events: Arc::new(crate::events::Events::new()),
+            userns: None,
         };
         for entry in std::fs::read_dir(&svc.data_dir)? {
             let path = entry?.path();
@@ -148,6 +151,13 @@ impl ContainerService {
             }
         }
         Ok(svc)
+    }
+
+    /// Runs containers (unless they ask for `--userns=host`) in user
+    /// namespaces with `remap`'s maps (the daemon's `--userns-remap`).
+    pub fn with_userns(mut self, remap: Option<crate::userns::Remap>) -> ContainerService {
+        self.userns = remap;
+        self
     }
 
     fn load_one(&self, dir: &Path) -> std::io::Result<Container> {
@@ -237,6 +247,7 @@ impl ContainerService {
         image: ResolvedImage,
     ) -> ApiResult<(Arc<Container>, Vec<String>)> {
         hostcfg::validate(&req.config, &req.host_config)?;
+        crate::userns::validate(self.userns.is_some(), &req.host_config)?;
         let networks = netcfg::validate(
             &self.networks,
             &req.config,
@@ -815,6 +826,7 @@ impl ContainerService {
         };
         let host = c.host_config();
         hostcfg::apply(&mut spec, cfg, &host)?;
+        spec.userns = crate::userns::for_container(self.userns.as_ref(), &host);
         spec.mounts = self.spec_mounts(c, &host)?;
         let resources = resources::to_cgroup(&host, &self.cgroups.support)?;
         match &self.cgroups.hierarchy {
