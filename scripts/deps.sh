@@ -19,9 +19,11 @@ PACKAGES=(
   docker.io                    # reference dockerd for the round-trip test and bench/
   python3-docker python3-pytest  # docker-py compatibility suite (tests/compat_py)
   docker-compose               # compose 1.29 against berthd (tests/compat_compose.rs)
-  gcc binutils libc6-dev       # contrib/toolchain-image.sh: the image Dockerfile.example builds in
+  gcc binutils libc6-dev       # contrib/toolchain-image.sh: the image Dockerfile.example builds in; tests/security: gcc -static probe
   xz-utils bzip2               # build contexts and ADD archives compressed with xz or bzip2
   docker-registry apache2-utils  # a real registry (and htpasswd) for the pull/push tests and bench/pull.sh
+  systemd openssl passwd       # tests/systemd.rs (systemd-analyze, systemd-socket-activate), TLS certs and groupadd in tests/api_socket.rs
+  adduser dpkg-dev             # the .deb's postinst (addgroup) and cargo-deb's dependency scan (tests/package.rs)
 )
 
 if [ "$(id -u)" != 0 ]; then
@@ -72,4 +74,12 @@ export PATH="${HOME:-/root}/.cargo/bin:$PATH"
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "deps.sh: installing cargo-nextest"
   cargo install --locked cargo-nextest
+fi
+
+# cargo-deb builds the Debian package (scripts/package.sh, tests/package.rs);
+# pinned so the package's layout does not move under us (about 2 minutes).
+CARGO_DEB_VERSION=3.8.0
+if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $CARGO_DEB_VERSION" ]; then
+  echo "deps.sh: installing cargo-deb $CARGO_DEB_VERSION"
+  cargo install --locked cargo-deb --version "$CARGO_DEB_VERSION"
 fi

@@ -919,7 +919,10 @@ async fn users_groups_and_group_add() {
     fx.spec.group_add = vec!["nosuchgroup".into()];
     let err = fx.start().await.unwrap_err();
     assert!(matches!(err, RuntimeError::BadUser { .. }), "{err:?}");
-    assert_eq!(err.to_string(), "unable to find group nosuchgroup");
+    assert_eq!(
+        err.to_string(),
+        "Unable to find group nosuchgroup: no matching entries in group file"
+    );
 }
 
 #[tokio::test]

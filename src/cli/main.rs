@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod error;
 mod format;
+mod gendocs;
 mod humanize;
 mod netflags;
 mod stream;
@@ -100,6 +101,11 @@ enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(commands::volume::VolumeCommand),
+    /// Generate the autocompletion script for the specified shell
+    Completion(gendocs::CompletionArgs),
+    /// Write man pages for berth and its commands into a directory (packaging)
+    #[command(name = "__gen-man", hide = true)]
+    GenMan(gendocs::ManArgs),
 }
 
 // Docker offers most container commands both at the top level (`run`) and
@@ -295,6 +301,9 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
             commands::build::build(ctx, *a, "image build").await
         }
         Command::Builder(c) => commands::build::builder(ctx, c).await,
+        // Local only: the daemon is never contacted.
+        Command::Completion(a) => gendocs::completion(&a, Cli::command()),
+        Command::GenMan(a) => gendocs::man(&a, Cli::command()),
     }
 }
 

@@ -8,18 +8,21 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde::Deserialize;
 
+mod validate;
+pub use validate::filter_directive;
+
 /// Default daemon.json location.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 
 /// berthd's command line.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "berthd",
     version,
     about = "Berth container engine daemon (serves the Docker Engine API)"
 )]
 pub struct Flags {
-    /// Daemon socket to listen on (unix:///path)
+    /// Daemon socket to listen on: unix:///path, fd:// (systemd socket activation) or tcp://ip:port (with --tlsverify); repeatable
     #[arg(short = 'H', long = "host")]
     pub hosts: Vec<String>,
     /// Root directory of persistent state
@@ -79,6 +82,27 @@ pub struct Flags {
     /// Keep containers running when berthd stops (default true)
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub live_restore: Option<bool>,
+    /// Write the berthd.8 man page into this directory and exit (packaging)
+    #[arg(long = "gen-man", hide = true, value_name = "dir")]
+    pub gen_man: Option<PathBuf>,
+    /// Serve TCP hosts over TLS, accepting only clients whose certificate the CA signed
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tlsverify: Option<bool>,
+    /// CA that client certificates must chain to (with --tlsverify)
+    #[arg(long)]
+    pub tlscacert: Option<PathBuf>,
+    /// The daemon's TLS certificate (with --tlsverify)
+    #[arg(long)]
+    pub tlscert: Option<PathBuf>,
+    /// The daemon's TLS key (with --tlsverify)
+    #[arg(long)]
+    pub tlskey: Option<PathBuf>,
+    /// User/group for the containers' user namespaces: default, user, user:group or uid:gid
+    #[arg(long)]
+    pub userns_remap: Option<String>,
+    /// Path to the default seccomp profile (Docker's JSON format), or "unconfined"
+    #[arg(long)]
+    pub seccomp_profile: Option<PathBuf>,
 }
 
 /// The keys of daemon.json berthd understands (dockerd's names).
@@ -116,13 +140,26 @@ struct FileConfig {
     registry_mirrors: Option<Vec<String>>,
     #[serde(rename = "live-restore")]
     live_restore: Option<bool>,
+    tlsverify: Option<bool>,
+    tlscacert: Option<PathBuf>,
+    tlscert: Option<PathBuf>,
+    tlskey: Option<PathBuf>,
+    #[serde(rename = "userns-remap")]
+    userns_remap: Option<String>,
+    #[serde(rename = "seccomp-profile")]
+    seccomp_profile: Option<PathBuf>,
 }
 
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The unix socket to serve on.
+    /// The unix socket clients reach by default: the first `unix://` host,
+    /// else `<exec-root>/berth.sock` (where berthd.socket puts it for `fd://`).
     pub socket: PathBuf,
+    /// Every `-H` host served (default: `socket`).
+    pub hosts: Vec<crate::listen::Host>,
+    /// `--tlsverify` and its files, required by `tcp://` hosts.
+    pub tls: Option<crate::listen::TlsFiles>,
     /// Persistent state.
     pub data_root: PathBuf,
     /// Runtime state.
@@ -159,6 +196,12 @@ pub struct Config {
     /// Whether containers keep running when berthd stops (`live-restore`,
     /// default true; false: a stop stops them all, see docs/lifecycle.md).
     pub live_restore: bool,
+    /// `userns-remap`: the value resolved by [`crate::userns::setup`]; `None`
+    /// (or empty) keeps containers in the host's user namespace.
+    pub userns_remap: Option<String>,
+    /// The containers' default seccomp profile (`seccomp-profile`: a file,
+    /// `unconfined` or `builtin`); Docker's default when unset.
+    pub seccomp_profile: Option<PathBuf>,
 }
 
 /// A configuration that cannot be used.
@@ -173,17 +216,42 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// daemon.json is not valid JSON or has unknown keys or wrong types.
+    /// daemon.json is not a valid JSON object.
     #[error("invalid configuration file {path}: {message}")]
     Parse {
         /// The file.
         path: PathBuf,
-        /// serde's description, naming the key.
+        /// serde's description, with line and column.
         message: String,
     },
+    /// daemon.json has keys berthd does not know (dockerd's wording).
+    #[error(
+        "unable to configure the daemon with file {path}: the following directives don't match any configuration option: {keys}"
+    )]
+    UnknownKeys {
+        /// The file.
+        path: PathBuf,
+        /// The unknown keys, comma-separated.
+        keys: String,
+    },
+    /// A daemon.json key holds a value of the wrong type or an invalid one.
+    #[error(
+        "unable to configure the daemon with file {path}: invalid value for {key:?}: {message}"
+    )]
+    Value {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// What is wrong with its value.
+        message: String,
+    },
+    /// `--log-level` names no level dockerd knows.
+    #[error("unable to parse logging level: {0}")]
+    LogLevel(String),
     /// A key set both as a flag and in the file.
     #[error(
-        "the following directives are specified both as a flag and in the configuration file: {key} (from flag: {flag}, from file: {file})"
+        "the following directives are specified both as a flag and in the configuration file: {key}: (from flag: {flag}, from file: {file})"
     )]
     Conflict {
         /// The key.
@@ -193,15 +261,22 @@ pub enum ConfigError {
         /// The file's value.
         file: String,
     },
-    /// A host address berthd cannot serve.
-    #[error("invalid host {0}: berthd listens on unix sockets only (unix:///path)")]
-    Host(String),
-    /// More than one host.
-    #[error("berthd serves exactly one unix socket, got {0} hosts")]
-    TooManyHosts(usize),
+    /// A `-H` host or TLS setting berthd cannot serve.
+    #[error(transparent)]
+    Listen(#[from] crate::listen::ListenError),
     /// A `--log-opt` that is not `key=value`.
     #[error("invalid key/value pair format in --log-opt: {0}")]
     LogOpt(String),
+}
+
+/// Writes berthd's man page (section 8, like dockerd's), generated from
+/// [`Flags`], into `dir`; returns the file written.
+pub fn write_man_page(dir: &Path) -> std::io::Result<PathBuf> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::Man::new(Flags::command())
+        .section("8")
+        .generate_to(dir)
 }
 
 /// Linux bridge of the default network when neither flag nor file names one.
@@ -244,26 +319,12 @@ fn merge<T: std::fmt::Debug>(
 
 fn read_file(path: &Path, explicit: bool) -> Result<Option<FileConfig>, ConfigError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| ConfigError::Parse {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            }),
+        Ok(bytes) => validate::parse_file(path, &bytes).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(None),
         Err(source) => Err(ConfigError::Read {
             path: path.to_path_buf(),
             source,
         }),
-    }
-}
-
-/// Parses a `-H` value into a socket path.
-fn socket_path(host: &str) -> Result<PathBuf, ConfigError> {
-    match host.strip_prefix("unix://") {
-        Some(p) if p.starts_with('/') => Ok(PathBuf::from(p)),
-        _ if host.starts_with('/') => Ok(PathBuf::from(host)),
-        _ => Err(ConfigError::Host(host.to_owned())),
     }
 }
 
@@ -285,6 +346,9 @@ impl Config {
         let group = merge("group", flags.group, file.group)?;
         let debug = merge("debug", flags.debug.then_some(true), file.debug)?.unwrap_or(false);
         let log_level = merge("log-level", flags.log_level, file.log_level)?;
+        if let Some(level) = &log_level {
+            validate::check_log_level(level)?;
+        }
         let log_driver = merge("log-driver", flags.log_driver, file.log_driver)?;
         let log_opts = merge("log-opts", log_opt_flags(&flags.log_opts)?, file.log_opts)?;
         let bridge = merge("bridge", flags.bridge, file.bridge)?;
@@ -313,14 +377,39 @@ impl Config {
             file.registry_mirrors,
         )?;
         let live_restore = merge("live-restore", flags.live_restore, file.live_restore)?;
+        let seccomp_profile = merge(
+            "seccomp-profile",
+            flags.seccomp_profile,
+            file.seccomp_profile,
+        )?;
+        let userns_remap = merge("userns-remap", flags.userns_remap, file.userns_remap)?;
         let exec_root = exec_root.unwrap_or_else(|| PathBuf::from("/run/berth"));
-        let socket = match hosts.as_deref() {
-            None | Some([]) => exec_root.join("berth.sock"),
-            Some([one]) => socket_path(one)?,
-            Some(many) => return Err(ConfigError::TooManyHosts(many.len())),
+        let default_socket = exec_root.join("berth.sock");
+        let hosts = match hosts.as_deref() {
+            None | Some([]) => vec![crate::listen::Host::Unix(default_socket.clone())],
+            Some(many) => many
+                .iter()
+                .map(|h| crate::listen::parse_host(h))
+                .collect::<Result<_, _>>()?,
         };
+        let socket = hosts
+            .iter()
+            .find_map(|h| match h {
+                crate::listen::Host::Unix(p) => Some(p.clone()),
+                _ => None,
+            })
+            .unwrap_or(default_socket);
+        let tls = crate::listen::tls_for(
+            &hosts,
+            merge("tlsverify", flags.tlsverify, file.tlsverify)?.unwrap_or(false),
+            merge("tlscacert", flags.tlscacert, file.tlscacert)?,
+            merge("tlscert", flags.tlscert, file.tlscert)?,
+            merge("tlskey", flags.tlskey, file.tlskey)?,
+        )?;
         Ok(Config {
             socket,
+            hosts,
+            tls,
             data_root: data_root.unwrap_or_else(|| PathBuf::from("/var/lib/berth")),
             pidfile: pidfile.unwrap_or_else(|| exec_root.join("berthd.pid")),
             exec_root,
@@ -352,6 +441,8 @@ impl Config {
                 mirrors: mirrors.unwrap_or_default(),
             },
             live_restore: live_restore.unwrap_or(true),
+            userns_remap: userns_remap.filter(|v| !v.is_empty()),
+            seccomp_profile: seccomp_profile.filter(|p| !p.as_os_str().is_empty()),
         })
     }
 }
@@ -575,11 +666,38 @@ mod tests {
     }
 
     #[test]
-    fn hosts_must_be_unix_sockets() {
-        assert!(socket_path("tcp://0.0.0.0:2375").is_err());
-        assert_eq!(
-            socket_path("unix:///a/b.sock").unwrap(),
-            PathBuf::from("/a/b.sock")
-        );
+    fn tcp_hosts_need_tlsverify() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("daemon.json");
+        let path = cfg.to_str().unwrap();
+        std::fs::write(&cfg, "{}").unwrap();
+        let err = Config::resolve(flags(&[
+            "--config-file",
+            path,
+            "-H",
+            "tcp://127.0.0.1:2376",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("without --tlsverify"), "{err}");
+        std::fs::write(
+            &cfg,
+            r#"{"tlsverify": true, "tlscacert": "/ca.pem", "tlscert": "/c.pem", "tlskey": "/k.pem"}"#,
+        )
+        .unwrap();
+        let c = Config::resolve(flags(&[
+            "--config-file",
+            path,
+            "-H",
+            "fd://",
+            "-H",
+            "tcp://127.0.0.1:2376",
+        ]))
+        .unwrap();
+        assert_eq!(c.hosts.len(), 2);
+        assert_eq!(c.socket, PathBuf::from("/run/berth/berth.sock"));
+        assert_eq!(c.tls.unwrap().key, PathBuf::from("/k.pem"));
+        let err =
+            Config::resolve(flags(&["--config-file", path, "--tlskey", "/x.pem"])).unwrap_err();
+        assert!(err.to_string().contains("tlskey"), "{err}");
     }
 }

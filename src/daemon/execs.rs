@@ -404,6 +404,8 @@ impl ExecService {
             cap_add: base.cap_add,
             cap_drop: base.cap_drop,
             no_new_privileges: base.no_new_privileges,
+            // The container's program, even for `exec --privileged` (as Docker).
+            seccomp: base.seccomp,
             rlimits: base.rlimits,
             cgroup: c.state().cgroup,
         })

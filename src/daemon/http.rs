@@ -22,7 +22,7 @@ use berth::api::ErrorResponse;
 pub type Body = BoxBody<Bytes, io::Error>;
 
 /// Largest JSON request body accepted; container configs are a few KiB.
-const MAX_JSON_BODY: usize = 4 << 20;
+pub const MAX_JSON_BODY: usize = 4 << 20;
 
 /// A body holding `bytes`.
 pub fn full(bytes: impl Into<Bytes>) -> Body {

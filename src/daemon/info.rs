@@ -366,7 +366,7 @@ pub fn system_info(svc: &Services) -> Value {
         "IPv4Forwarding": ipv4_forwarding,
         "BridgeNfIptables": nf_iptables,
         "BridgeNfIp6tables": nf_ip6tables,
-        "Debug": svc.config.log_level == "debug",
+        "Debug": svc.live.get().log_level == "debug",
         "NFd": open_fds(),
         "NEventsListener": svc.events.listeners(),
         "OomKillDisable": support.oom_kill_disable,
@@ -385,11 +385,21 @@ pub fn system_info(svc: &Services) -> Value {
         "OSType": "linux",
         "Architecture": std::env::consts::ARCH,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": registry_config(&svc.config.registry),
+        "RegistryConfig": registry_config(&svc.live.get().registry),
         "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "MemTotal": mem_total(),
         "GenericResources": null,
         "DockerRootDir": data_root.display().to_string(),
+        // Not dockerd's (clients ignore unknown fields): where this daemon
+        // serves by default and the daemon.json it loaded ("" for none).
+        "BerthSocket": svc.config.socket.display().to_string(),
+        "BerthHosts": svc.serving_on,
+        "BerthConfigFile": svc
+            .config
+            .config_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         "HttpProxy": proxy_env("http_proxy"),
         "HttpsProxy": proxy_env("https_proxy"),
         "NoProxy": proxy_env("no_proxy"),
@@ -416,13 +426,19 @@ pub fn system_info(svc: &Services) -> Value {
         "ContainerdCommit": no_commit,
         "RuncCommit": no_commit,
         "InitCommit": no_commit,
-        // berthd applies no seccomp, AppArmor or SELinux profile.
-        "SecurityOptions": [],
+        // seccomp as dockerd reports it; no AppArmor or SELinux profile.
+        "SecurityOptions": [crate::seccomp::security_option()],
         "Warnings": if warnings.is_empty() { Value::Null } else { json!(warnings) },
     });
     if let (Value::Object(m), Value::Object(r), Value::Object(t)) = (&mut info, rest, tail) {
         m.extend(r);
         m.extend(t);
+    }
+    // After seccomp, where dockerd lists it.
+    if svc.config.userns_remap.is_some()
+        && let Some(Value::Array(opts)) = info.get_mut("SecurityOptions")
+    {
+        opts.push(json!("name=userns"));
     }
     info
 }

@@ -11,15 +11,21 @@ mod disk_usage;
 mod error;
 mod events;
 mod execs;
+mod guard;
 mod handlers;
 mod http;
 mod info;
+mod listen;
 mod lock;
 mod network;
+mod notify;
 mod prune;
+mod reload;
+mod seccomp;
 mod server;
 mod services;
 mod stats;
+mod userns;
 mod volumes;
 
 use std::process::ExitCode;
@@ -27,7 +33,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use berth::image::ImageStore;
 
@@ -37,20 +42,26 @@ use crate::network::{NetConfig, NetworkService};
 use crate::services::Services;
 
 fn main() -> ExitCode {
-    let config = match Config::resolve(Flags::parse()) {
+    let flags = Flags::parse();
+    if let Some(dir) = &flags.gen_man {
+        return match config::write_man_page(dir) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("berthd: writing the man page into {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    // While single-threaded: taking the sockets clears LISTEN_FDS/LISTEN_PID.
+    let inherited = listen::Inherited::from_env();
+    let config = match Config::resolve(flags.clone()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("berthd: {e}");
             return ExitCode::FAILURE;
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let log = reload::init_logging(&config.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -61,7 +72,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, flags, log, inherited)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("berthd: {e:#}");
@@ -70,7 +81,18 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(
+    config: Config,
+    flags: Flags,
+    log: reload::LogHandle,
+    mut inherited: listen::Inherited,
+) -> anyhow::Result<()> {
+    let notifier = notify::Notifier::from_env();
+    // A socket path or TLS file that will not do stops berthd before it
+    // touches any state.
+    listen::preflight(&config.hosts, config.tls.as_ref(), &inherited)?;
+    notifier.status("restoring state");
+    let hangups = reload::Hangups::install();
     for dir in [&config.data_root, &config.exec_root] {
         berth::fsutil::create_private_dir(dir)
             .with_context(|| format!("creating {}", dir.display()))?;
@@ -78,6 +100,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // dockerd refuses to start with log defaults no container could use.
     containers::logs::check_defaults(&config.log_driver, &config.log_opts)
         .map_err(|e| anyhow::anyhow!("invalid log configuration: {e}"))?;
+    // dockerd reads its seccomp-profile once at start-up.
+    seccomp::configure(config.seccomp_profile.as_deref())?;
     let _lock = lock::DataRootLock::acquire(&config.data_root)?;
     let images = ImageStore::open(&config.data_root)?;
     let engine_id = info::load_or_create_engine_id(&config.data_root)?;
@@ -86,6 +110,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let exe = supervisor_binary()?;
     let cgroups = Cgroups::detect(config.cgroup_parent.clone());
     cgroups.check_parent().context("invalid cgroup-parent")?;
+    let remap = match config.userns_remap.as_deref() {
+        Some(value) => {
+            let r = userns::setup(value)
+                .map_err(|e| anyhow::anyhow!("userns-remap {value:?} ({:?}): {e}", e.class()))?;
+            tracing::info!(user = %r.user, group = %r.group, maps = ?r.mapping, "remapping containers' root");
+            Some(r)
+        }
+        None => None,
+    };
     let networks = Arc::new(open_networks(&config).await?);
     let containers = Arc::new(
         ContainerService::open(
@@ -95,7 +128,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
             networks.clone(),
             cgroups,
         )
-        .context("loading container state")?,
+        .context("loading container state")?
+        .with_userns(remap),
     );
     // Before the socket is bound: clients never see a half-recovered table.
     containers.adopt().await;
@@ -103,11 +137,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // As dockerd's restore: what the restart policies start, once networks are up.
     containers.apply_restart_policies().await;
     let shutdown = shutdown_signal();
-    let listener = server::bind(&config.socket, &config.group)
-        .with_context(|| format!("listening on {}", config.socket.display()))?;
+    let listeners = listen::Listeners::bind(
+        &config.hosts,
+        &config.group,
+        config.tls.as_ref(),
+        &mut inherited,
+        &config.exec_root,
+    )?;
     lock::write_pidfile(&config.pidfile)?;
+    let serving_on = listeners.names().join(", ");
     tracing::info!(
-        socket = %config.socket.display(),
+        hosts = %serving_on,
         data_root = %config.data_root.display(),
         config_file = ?config.config_file,
         "berthd is serving the Docker Engine API"
@@ -116,6 +156,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     events.use_images(images.clone());
     let svc = Arc::new(Services {
         config: config.clone(),
+        live: Arc::new(reload::Live::new(&config)),
+        serving_on: listeners.names().into_iter().map(str::to_owned).collect(),
         engine_id,
         images,
         events: events.clone(),
@@ -124,16 +166,32 @@ async fn run(config: Config) -> anyhow::Result<()> {
         stats: Arc::new(stats::Collector::new()),
         execs: Arc::new(execs::ExecService::new(exe, events)),
     });
+    tokio::spawn(reload::watch(
+        hangups,
+        reload::Reloader {
+            flags,
+            started: config.clone(),
+            live: svc.live.clone(),
+            log,
+            events: svc.events.clone(),
+            engine_id: svc.engine_id.clone(),
+        },
+    ));
     // Probes are execs: monitors (adopted containers' too) start once execs can run.
     svc.containers.enable_health_checks(svc.execs.clone());
-    server::serve(listener, svc.clone(), shutdown).await;
+    // The sockets are bound and state is restored: connections made from
+    // now on are queued and answered as soon as `serve` polls them.
+    let serving = server::serve(&listeners, svc.clone(), shutdown);
+    notifier.ready(&format!("serving the Docker Engine API on {serving_on}"));
+    serving.await;
+    notifier.stopping();
     tracing::info!(live_restore = config.live_restore, "shutting down");
     // After the API stopped, as dockerd: then nothing races the stops.
     svc.containers.shutdown(config.live_restore).await;
-    for path in [&config.socket, &config.pidfile] {
-        if let Err(e) = std::fs::remove_file(path) {
-            tracing::warn!(path = %path.display(), error = %e, "removing on shutdown");
-        }
+    listeners.remove_sockets();
+    if let Err(e) = std::fs::remove_file(&config.pidfile) {
+        let path = config.pidfile.display();
+        tracing::warn!(path = %path, error = %e, "removing on shutdown");
     }
     Ok(())
 }

@@ -1,9 +1,8 @@
-//! The API listener: a unix socket served with hyper, API-version prefixes
-//! stripped and checked, and requests routed to handlers.
+//! The API server: connections from [`Listeners`] served with hyper,
+//! API-version prefixes stripped and checked, and requests routed to
+//! handlers.
 
 use std::convert::Infallible;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::Path;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
@@ -11,7 +10,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
-use tokio::net::UnixListener;
 
 use berth::api::{API_VERSION, ErrorClass, MIN_API_VERSION};
 
@@ -21,33 +19,8 @@ use crate::handlers::{
     volumes,
 };
 use crate::http::{self, Body, Query, error_response};
+use crate::listen::Listeners;
 use crate::services::Services;
-
-/// Binds the API socket: a stale socket file is replaced, anything else at
-/// the path is refused; mode 0660, group `group` when that group exists.
-pub fn bind(path: &Path, group: &str) -> std::io::Result<UnixListener> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)?,
-        Ok(_) => {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                format!("{} exists and is not a socket", path.display()),
-            ));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
-    if let Ok(Some(g)) = nix::unistd::Group::from_name(group) {
-        nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(g.gid))
-            .map_err(std::io::Error::from)?;
-    }
-    Ok(listener)
-}
 
 /// How long a shutdown waits for in-flight requests; streams that never end
 /// (`/events`, `logs --follow`, attach) are cut after it.
@@ -57,7 +30,7 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// every connection finish the request it is serving (idle ones close at
 /// once) for up to [`SHUTDOWN_GRACE`], and returns.
 pub async fn serve(
-    listener: UnixListener,
+    listeners: &Listeners,
     svc: Arc<Services>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
@@ -67,12 +40,19 @@ pub async fn serve(
     let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<()>(1);
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+            accepted = listeners.accept() => match accepted {
+                Ok(conn) => {
                     let svc = svc.clone();
                     let stopping = stopping.clone();
                     let open = open_tx.clone();
                     tokio::spawn(async move {
+                        let stream = match conn.establish().await {
+                            Ok(s) => s,
+                            Err(e) => {
+                                tracing::info!(error = %e, "connection refused during the tls handshake");
+                                return;
+                            }
+                        };
                         let service = service_fn(move |req| {
                             let svc = svc.clone();
                             async move { Ok::<_, Infallible>(handle(svc, req).await) }
@@ -99,7 +79,8 @@ pub async fn serve(
             () = &mut shutdown => break,
         }
     }
-    drop(listener);
+    // Not accepting any more (new connections wait in the backlog until the
+    // sockets are removed at exit).
     stopping.cancel();
     drop(open_tx);
     if tokio::time::timeout(SHUTDOWN_GRACE, open_rx.recv())
@@ -145,6 +126,10 @@ async fn handle(svc: Arc<Services>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let result = match strip_version(&path) {
         Ok(rest) => {
+            if let Some(resp) = crate::guard::body_too_large(&method, rest, req.headers()) {
+                tracing::debug!(%method, %path, "request body over the limit");
+                return resp;
+            }
             let rest = rest.to_owned();
             route(&svc, req, &rest).await
         }
@@ -182,6 +167,10 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
         .map(decode)
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    if let Err(e) = crate::guard::check_path_params(&segs) {
+        http::discard(req.into_body()).await;
+        return Err(e);
+    }
     match (&method, segs.as_slice()) {
         (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(system::ping(&method)),
         (&Method::GET, ["version"]) => Ok(system::version()),

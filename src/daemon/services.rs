@@ -15,6 +15,10 @@ use crate::stats::Collector;
 pub struct Services {
     /// The effective configuration.
     pub config: Config,
+    /// The options a `SIGHUP` may change; read these here, not in `config`.
+    pub live: Arc<crate::reload::Live>,
+    /// The hosts the API is served on (`unix:///…`, `fd://`, `tcp://…`).
+    pub serving_on: Vec<String>,
     /// The stable ID of this engine (`Info.ID`), kept in the data root.
     pub engine_id: String,
     /// Images and layers.

@@ -106,6 +106,10 @@ pub struct ExecSpec {
     /// The container's `no-new-privileges`.
     #[serde(default)]
     pub no_new_privileges: bool,
+    /// The container's seccomp program (an exec's `--privileged` keeps it,
+    /// as with Docker); `None`: unconfined.
+    #[serde(default)]
+    pub seccomp: Option<super::seccomp::Filter>,
     /// The container's ulimits.
     #[serde(default)]
     pub rlimits: Vec<Rlimit>,
@@ -192,6 +196,9 @@ pub fn read_spec(run_dir: &Path) -> std::io::Result<Option<ExecSpec>> {
 pub struct Namespaces {
     pid: OwnedFd,
     joined: Vec<(CloneFlags, OwnedFd)>,
+    /// A remapped container's user namespace, entered last (after the
+    /// rlimits) through [`InitFds::userns`]; `None` when it is the host's.
+    pub user: Option<OwnedFd>,
 }
 
 fn other(e: impl std::fmt::Display) -> StartFailure {
@@ -228,12 +235,15 @@ impl Namespaces {
             .iter()
             .map(|(name, flag)| ns(name).map(|fd| (*flag, fd)))
             .collect::<Result<Vec<_>, _>>()?;
+        let user = super::userns::open_foreign(pid)
+            .map_err(|e| other(format!("open /proc/{pid}/ns/user: {e}")))?;
         if state::proc_start_time(pid) != Some(start) {
             return Err(not_running());
         }
         Ok(Namespaces {
             pid: pid_ns,
             joined,
+            user,
         })
     }
 
@@ -272,6 +282,10 @@ fn run(
     fds: &InitFds,
     err_fd: &mut RawFd,
 ) -> Result<Infallible, StartFailure> {
+    // Not dumpable until execve (which resets it): once the capabilities are
+    // dropped, a container process racing for /proc/<pid>/exe would reach
+    // the runtime's binary on the host (CVE-2019-5736; runc does the same).
+    nix::sys::prctl::set_dumpable(false).map_err(|e| other(format!("set non-dumpable: {e}")))?;
     init::reset_signals();
     // Joined before the cgroup namespace (which is then rooted at it), and
     // while the host's /sys/fs/cgroup is still our mount tree.
@@ -308,8 +322,21 @@ fn run(
     };
     rlimits::apply(&spec.rlimits)
         .map_err(|e| StartFailure::new(FailureKind::InvalidSpec, e.to_string()))?;
+    if fds.userns.is_some() {
+        // SAFETY: setup_fds put the user namespace on USERNS_FD, as
+        // `fds.userns` is set; it stays open (close-on-exec) until execve.
+        let ns = unsafe { std::os::fd::BorrowedFd::borrow_raw(init::USERNS_FD) };
+        // The container's /proc: pid 1 is its init.
+        let m = super::userns::mapping_of(1)
+            .map_err(|e| other(format!("read the container's id maps: {e}")))?;
+        super::userns::enter(ns, &m).map_err(|e| other(format!("enter user namespace: {e}")))?;
+    }
     let keep = capabilities::effective_set(spec.privileged, &spec.cap_add, &spec.cap_drop)
         .map_err(|m| StartFailure::new(FailureKind::InvalidSpec, m))?;
+    // The init's order (runc's): before the caps go unless no_new_privs is set.
+    if let (Some(f), false) = (&spec.seccomp, spec.no_new_privileges) {
+        super::seccomp::load(f).map_err(other)?;
+    }
     capabilities::drop_bounding(keep).map_err(other)?;
     init::set_user(&exec_user)?;
     capabilities::restrict(keep).map_err(other)?;
@@ -331,6 +358,9 @@ fn run(
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(init::DEFAULT_PATH);
     let program = init::look_path(&spec.args[0], path_env)?;
+    if let (Some(f), true) = (&spec.seccomp, spec.no_new_privileges) {
+        super::seccomp::load(f).map_err(other)?;
+    }
     init::exec(&program, &spec.args, &env)
 }
 

@@ -26,6 +26,9 @@ use super::{capabilities, devices, rlimits, rootfs, tty, user};
 pub const ERR_FD: RawFd = 3;
 /// The fd the console socket occupies in the init (with a tty only).
 pub const CONSOLE_FD: RawFd = 4;
+/// The fd the container's user namespace occupies in the init or exec child
+/// (remapped containers only), close-on-exec; see [`super::userns`].
+pub const USERNS_FD: RawFd = 5;
 /// Staged copies of the inherited fds go at or above this number, so that
 /// moving them into place never overwrites one not yet moved.
 const STAGING_FD: RawFd = 64;
@@ -53,6 +56,9 @@ pub struct InitFds {
     /// With a tty: the init's end of the socketpair the pty master is sent
     /// over (see [`super::tty`]); becomes [`CONSOLE_FD`], close-on-exec.
     pub console: Option<RawFd>,
+    /// The user namespace to enter (see [`super::userns`]); becomes
+    /// [`USERNS_FD`], close-on-exec.
+    pub userns: Option<RawFd>,
 }
 
 /// Entry point of the forked child; execs the user's program or exits 1
@@ -112,9 +118,18 @@ fn run(
     } else {
         spec.layers.clone()
     };
+    // SAFETY: setup_fds put the user namespace on USERNS_FD when
+    // `fds.userns` is set; it stays open (close-on-exec) until execve.
+    let userns = fds
+        .userns
+        .map(|_| unsafe { std::os::fd::BorrowedFd::borrow_raw(USERNS_FD) });
+    if let (Some(ns), Some(m)) = (userns, &spec.userns) {
+        super::userns::remap_container_files(spec, m, &layers, ns).map_err(other)?;
+    }
     rootfs::mount_overlay(&layers, &spec.upper, &spec.work, &root).map_err(other)?;
     if !spec.host_network {
         crate::network::loopback::bring_up().map_err(other)?;
+        super::userns::unprivileged_net_sysctls().map_err(other)?;
     }
     // The generated /etc files go on top of the user's mounts (a bind of
     // the whole /etc keeps them), unless a mount targets one itself.
@@ -156,15 +171,30 @@ fn run(
     } else {
         spec.cwd.as_str()
     };
+    let new_dirs = super::userns::missing_dirs(spec.userns.as_ref(), Path::new(cwd));
     rootfs::ensure_cwd(&mut rootfs::Host, Path::new(cwd)).map_err(other)?;
+    super::userns::give_to_root(spec.userns.as_ref(), &new_dirs).map_err(other)?;
     if spec.readonly_rootfs {
         rootfs::remount_root_readonly(&mut rootfs::Host).map_err(other)?;
+        super::mounts::remount_etc_files_readonly(&mut rootfs::Host, &spec.mounts)
+            .map_err(other)?;
     }
 
     rlimits::apply(&spec.rlimits)
         .map_err(|e| StartFailure::new(FailureKind::InvalidSpec, e.to_string()))?;
+    // Last of what needs host privileges; it also resets the bounding set,
+    // which is therefore dropped after it.
+    if let (Some(ns), Some(m)) = (userns, &spec.userns) {
+        super::userns::enter(ns, m).map_err(|e| other(format!("enter user namespace: {e}")))?;
+    }
     let keep = capabilities::effective_set(spec.privileged, &spec.cap_add, &spec.cap_drop)
         .map_err(|m| StartFailure::new(FailureKind::InvalidSpec, m))?;
+    // runc's order: without no_new_privs loading a filter needs
+    // CAP_SYS_ADMIN, so it goes on before the capabilities are dropped;
+    // with it, as late as possible (right before execve, below).
+    if let (Some(f), false) = (&spec.seccomp, spec.no_new_privileges) {
+        super::seccomp::load(f).map_err(other)?;
+    }
     capabilities::drop_bounding(keep).map_err(other)?;
     set_user(&exec_user)?;
     capabilities::restrict(keep).map_err(other)?;
@@ -187,6 +217,9 @@ fn run(
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(DEFAULT_PATH);
     let program = look_path(&spec.args[0], path_env)?;
+    if let (Some(f), true) = (&spec.seccomp, spec.no_new_privileges) {
+        super::seccomp::load(f).map_err(other)?;
+    }
     exec(&program, &spec.args, &env)
 }
 
@@ -220,6 +253,10 @@ pub(crate) fn setup_fds(fds: &InitFds, err_fd: &mut RawFd) -> std::io::Result<()
     if let Some(c) = fds.console {
         moves.push((stage(c)?, CONSOLE_FD, true));
     }
+    if let Some(u) = fds.userns {
+        moves.push((stage(u)?, USERNS_FD, true));
+    }
+    let first_free = moves.iter().map(|m| m.1).max().unwrap_or(ERR_FD) + 1;
     for (src, dst, cloexec) in moves {
         let flags = if cloexec { libc::FD_CLOEXEC } else { 0 };
         // SAFETY: dup2 and fcntl act on descriptors only; the sources are
@@ -234,11 +271,12 @@ pub(crate) fn setup_fds(fds: &InitFds, err_fd: &mut RawFd) -> std::io::Result<()
             *err_fd = ERR_FD;
         }
     }
-    let first_free = if fds.console.is_some() {
-        CONSOLE_FD + 1
-    } else {
-        ERR_FD + 1
-    };
+    if fds.userns.is_some() && fds.console.is_none() {
+        // The console's slot lies below the user namespace's: whatever the
+        // supervisor had there must not stay open. Staged copies are >= 64.
+        // SAFETY: closes a descriptor no Rust object of this child owns.
+        unsafe { libc::close(CONSOLE_FD) };
+    }
     // SAFETY: close_range only closes descriptors (the staged copies and
     // everything the supervisor had open); no Rust object of this
     // never-returning child will use those fds again.

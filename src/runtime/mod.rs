@@ -19,6 +19,8 @@
 //! - [`cgroups`]: cgroup v1/v2 limits, freezer, OOM count and stats.
 //! - [`rootaccess`]: a container's root as the daemon reaches it (`cp`, `export`, `commit`).
 //! - [`tty`]: the container's terminal (pty in its own devpts, master sent to the supervisor).
+//! - [`userns`]: user namespaces for `--userns-remap` (id maps, idmapped layers).
+//! - [`seccomp`]: Docker's seccomp profiles, compiled in the daemon, loaded by the init.
 //! - [`exec`]: further processes in a running container (`exec`), each under a
 //!   supervisor of its own in exec mode.
 //!
@@ -59,10 +61,12 @@ pub mod proto;
 pub mod rlimits;
 pub mod rootaccess;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod supervisor;
 pub mod tty;
 pub mod user;
+pub mod userns;
 
 pub use error::RuntimeError;

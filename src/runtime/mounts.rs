@@ -413,6 +413,28 @@ pub fn bind_etc_files(
     Ok(())
 }
 
+/// With a read-only root, remounts the generated `/etc` files bound by
+/// [`bind_etc_files`] read-only too, as Docker does (moby's `NetworkMounts`
+/// are writable only without `ReadonlyRootfs`). Runs after `pivot_root`.
+pub fn remount_etc_files_readonly(
+    k: &mut impl MountOps,
+    mounts: &[MountSpec],
+) -> Result<(), RootfsError> {
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    for name in super::etc::FILES {
+        let path = PathBuf::from(format!("/etc/{name}"));
+        if !covers(mounts, &path.to_string_lossy()) {
+            k.mount(None, &path, None, flags, None)
+                .map_err(|source| RootfsError {
+                    op: "remount read-only",
+                    path,
+                    source,
+                })?;
+        }
+    }
+    Ok(())
+}
+
 /// Copies the tree at `from` into the existing directory `to` the way
 /// Docker populates a volume: `to` takes `from`'s owner and mode; entries
 /// keep owner, mode, times and xattrs; symlinks are copied, never followed;
@@ -635,6 +657,22 @@ mod tests {
 
     const RBIND: MsFlags = MsFlags::MS_BIND.union(MsFlags::MS_REC);
     const RPRIVATE: MsFlags = MsFlags::MS_PRIVATE.union(MsFlags::MS_REC);
+
+    #[test]
+    fn a_read_only_root_remounts_the_etc_files_no_mount_covers() {
+        let root = tempfile::tempdir().unwrap();
+        let mut k = Recorder::new(root.path());
+        let mounts = [bind_spec(Path::new("/host/hosts"), "/etc//hosts", false)];
+        remount_etc_files_readonly(&mut k, &mounts).unwrap();
+        let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        assert_eq!(
+            k.ops,
+            [
+                format!("mount - /etc/hostname - {ro:?} -"),
+                format!("mount - /etc/resolv.conf - {ro:?} -"),
+            ]
+        );
+    }
 
     #[test]
     fn binds_are_made_parents_first_with_ro_remount_and_propagation() {

@@ -81,6 +81,12 @@ pub struct ContainerSpec {
     /// Set `no_new_privs` before exec (`--security-opt no-new-privileges`).
     #[serde(default)]
     pub no_new_privileges: bool,
+    /// The seccomp program the init loads (Docker's default profile, the
+    /// daemon's `seccomp-profile` or `--security-opt seccomp=<json>`,
+    /// compiled by the daemon for the container's final capability set);
+    /// `None` runs unconfined (`--privileged`, `seccomp=unconfined`).
+    #[serde(default)]
+    pub seccomp: Option<super::seccomp::Filter>,
     /// Supplementary groups added to the user's own (Docker's `GroupAdd`):
     /// names resolved in the container's `/etc/group`, or numbers.
     #[serde(default)]
@@ -112,6 +118,10 @@ pub struct ContainerSpec {
     /// What goes into the generated `/etc/hosts` and `/etc/resolv.conf`.
     #[serde(default)]
     pub etc: EtcSpec,
+    /// The uid/gid maps of the container's own user namespace (the daemon's
+    /// `--userns-remap`); `None` keeps the host's. See [`super::userns`].
+    #[serde(default)]
+    pub userns: Option<super::userns::IdMapping>,
 }
 
 /// The inputs of the generated `/etc/hosts` and `/etc/resolv.conf` (see
@@ -202,6 +212,9 @@ impl ContainerSpec {
                 message: e.to_string(),
             },
         })?;
+        if let Some(m) = &self.userns {
+            m.validate().map_err(invalid)?;
+        }
         if self.hostname.len() > 64 || self.hostname.contains(['\0', '\n']) {
             return Err(invalid(format!("invalid hostname {:?}", self.hostname)));
         }
@@ -313,6 +326,7 @@ pub(crate) mod tests {
             "cap_add",
             "cap_drop",
             "no_new_privileges",
+            "seccomp",
             "group_add",
             "log",
             "netns",
@@ -320,6 +334,7 @@ pub(crate) mod tests {
             "etc",
             "cgroup",
             "mounts",
+            "userns",
         ] {
             json.as_object_mut().unwrap().remove(f).unwrap();
         }

@@ -696,6 +696,14 @@ impl Supervisor {
                 .map_err(|e| StartFailure::new(FailureKind::Other, format!("open log: {e}")))?;
             self.logger = Some(w);
         }
+        // A remapped container's user namespace, made (with its maps) before
+        // the pid namespace, whose first child its creator would otherwise be.
+        let userns = match (&self.exec, &self.spec.userns) {
+            (None, Some(m)) => Some(super::userns::create(m).map_err(|e| {
+                StartFailure::new(FailureKind::Other, format!("create user namespace: {e}"))
+            })?),
+            _ => None,
+        };
         // The next child becomes pid 1 of a new pid namespace (the other
         // namespaces are unshared by the child itself), or, for an exec,
         // a process in the container's.
@@ -716,6 +724,10 @@ impl Supervisor {
             stderr: err_w.as_raw_fd(),
             errpipe: errpipe_w.as_raw_fd(),
             console: console.as_ref().map(|(_, child_end)| child_end.as_raw_fd()),
+            userns: userns
+                .as_ref()
+                .or_else(|| namespaces.as_ref().and_then(|ns| ns.user.as_ref()))
+                .map(|fd| fd.as_raw_fd()),
         };
         // SAFETY: the supervisor is single-threaded, so the child may run
         // arbitrary code; it ends in execve or _exit and never returns.
@@ -734,7 +746,7 @@ impl Supervisor {
             },
             ForkResult::Parent { child } => child,
         };
-        drop((out_w, err_w, errpipe_w, stdin_child, namespaces));
+        drop((out_w, err_w, errpipe_w, stdin_child, namespaces, userns));
         // The init sends the pty master before it execs; a closed socket
         // without one means it failed, which the error pipe then tells.
         let master = match console {

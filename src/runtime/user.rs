@@ -134,7 +134,8 @@ pub fn resolve(spec: &str, passwd: Option<&str>, group: Option<&str>) -> Result<
 
 /// Resolves Docker's `GroupAdd` entries (runc's `GetAdditionalGroups`): a
 /// group name or gid found in `group`, else a plain number. Errors are
-/// runc's message, e.g. `unable to find group foo`.
+/// runc's message, capital included (dockerd 20.10 passes it on as is):
+/// `Unable to find group foo: no matching entries in group file`.
 pub fn additional_groups(names: &[String], group: Option<&str>) -> Result<Vec<u32>, String> {
     let mut gids = Vec::new();
     for name in names {
@@ -142,9 +143,9 @@ pub fn additional_groups(names: &[String], group: Option<&str>) -> Result<Vec<u3
             .and_then(|g| group_entries(g).find(|e| e.name == name || e.gid.to_string() == *name));
         let gid = match found {
             Some(e) => e.gid,
-            None => name
-                .parse::<u32>()
-                .map_err(|_| format!("unable to find group {name}"))?,
+            None => name.parse::<u32>().map_err(|_| {
+                format!("Unable to find group {name}: no matching entries in group file")
+            })?,
         };
         if !gids.contains(&gid) {
             gids.push(gid);
@@ -230,7 +231,7 @@ mod tests {
         );
         assert_eq!(
             additional_groups(&["nosuch".into()], Some(GROUP)).unwrap_err(),
-            "unable to find group nosuch"
+            "Unable to find group nosuch: no matching entries in group file"
         );
         assert_eq!(additional_groups(&["7".into()], None).unwrap(), [7]);
     }

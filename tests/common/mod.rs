@@ -20,6 +20,8 @@
 
 pub mod registry;
 pub mod restart;
+pub mod service;
+pub mod svc;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;

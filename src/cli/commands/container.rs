@@ -83,6 +83,9 @@ pub struct RunArgs {
     /// Give extended privileges to this container
     #[arg(long)]
     privileged: bool,
+    /// User namespace to use
+    #[arg(long, value_name = "string")]
+    userns: Option<String>,
     /// Add Linux capabilities
     #[arg(long = "cap-add", value_name = "list")]
     cap_add: Vec<String>,
@@ -400,6 +403,14 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
             }
         }
     }
+    // The docker CLI's `UsernsMode.Valid`: the host's, or the daemon's remapping.
+    if args
+        .userns
+        .as_deref()
+        .is_some_and(|m| !m.is_empty() && m != "host")
+    {
+        return Err(opt_err("--userns: invalid USER mode".to_owned()));
+    }
     if args.detach && !args.attach.is_empty() {
         return Err(CliError::usage(
             "conflicting options: cannot specify both --attach and --detach",
@@ -465,6 +476,7 @@ fn build_create(args: &RunArgs, command: &str) -> Result<CreateBody, CliError> {
         auto_remove: Some(args.rm),
         restart_policy,
         privileged: Some(args.privileged),
+        userns_mode: args.userns.clone().filter(|m| !m.is_empty()),
         cap_add: (!args.cap_add.is_empty()).then(|| args.cap_add.clone()),
         cap_drop: (!args.cap_drop.is_empty()).then(|| args.cap_drop.clone()),
         readonly_rootfs: Some(args.read_only),

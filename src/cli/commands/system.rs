@@ -210,6 +210,7 @@ pub async fn info(ctx: &Ctx, args: InfoArgs) -> Result<(), CliError> {
     out.push_str(&format!(" Version:    {}\n", str_of(&client, "Version")));
     out.push_str(" Context:    default\n");
     out.push_str(" Debug Mode: false\n\n");
+    out.push_str(&daemon_section(&server));
     out.push_str(&pretty_info(&server));
     print_out(&out);
     if let Some(warnings) = server.get("Warnings").and_then(Value::as_array) {
@@ -225,6 +226,33 @@ fn push_line(o: &mut String, label: &str, v: String) {
     if !v.is_empty() {
         o.push_str(&format!("{label} {v}\n"));
     }
+}
+
+/// berth's own `Daemon:` section (before `Server:`, which stays docker's):
+/// the socket berthd serves by default, every host it listens on and the
+/// daemon.json it loaded, from /info's berthd-only fields; empty against a
+/// daemon that has none (dockerd).
+fn daemon_section(s: &Value) -> String {
+    let Some(socket) = s.get("BerthSocket").and_then(Value::as_str) else {
+        return String::new();
+    };
+    let config = match s.get("BerthConfigFile").and_then(Value::as_str) {
+        Some("") | None => "none (defaults)",
+        Some(path) => path,
+    };
+    let hosts = s
+        .get("BerthHosts")
+        .and_then(Value::as_array)
+        .map(|h| {
+            h.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|h| !h.is_empty())
+        .map(|h| format!(" Hosts:       {h}\n"))
+        .unwrap_or_default();
+    format!("Daemon:\n Socket:      {socket}\n{hosts} Config File: {config}\n\n")
 }
 
 /// The `Server:` section of `docker info`, from the `/info` answer.
@@ -454,6 +482,21 @@ Server: Berth Engine
                 " Init Binary: \n containerd version: \n runc version: \n init version: \n"
             )
         );
+    }
+
+    #[test]
+    fn the_daemon_section_shows_berthds_socket_and_config_file() {
+        let s = json!({"BerthSocket": "/run/berth/berth.sock", "BerthConfigFile": "/etc/berth/daemon.json"});
+        assert_eq!(
+            daemon_section(&s),
+            "Daemon:\n Socket:      /run/berth/berth.sock\n Config File: /etc/berth/daemon.json\n\n"
+        );
+        let s = json!({"BerthSocket": "/s", "BerthConfigFile": "",
+            "BerthHosts": ["fd://", "tcp://0.0.0.0:2376"]});
+        assert!(daemon_section(&s).contains(" Config File: none (defaults)\n"));
+        assert!(daemon_section(&s).contains("\n Hosts:       fd://, tcp://0.0.0.0:2376\n"));
+        // dockerd has no such fields: no section.
+        assert_eq!(daemon_section(&json!({"ServerVersion": "20.10"})), "");
     }
 
     #[test]

@@ -55,8 +55,8 @@ fn rlimits_of(host: &HostConfig) -> Vec<Rlimit> {
 }
 
 /// `no-new-privileges` from SecurityOpt, parsed like dockerd's
-/// `parseSecurityOpt`; label, apparmor and seccomp options are accepted and
-/// have no effect here.
+/// `parseSecurityOpt`; seccomp is read by [`crate::seccomp`], label and
+/// apparmor options are accepted and have no effect here.
 fn no_new_privileges(host: &HostConfig) -> ApiResult<bool> {
     let mut nnp = false;
     for opt in host.security_opt.iter().flatten() {
@@ -109,6 +109,7 @@ pub fn validate(config: &ContainerConfig, host: &HostConfig) -> ApiResult<()> {
         .map_err(|e| ApiError::invalid(format!("invalid CapDrop: {e}")))?;
     rlimits::check(&rlimits_of(host)).map_err(|e| ApiError::new(e.class(), e.to_string()))?;
     no_new_privileges(host)?;
+    crate::seccomp::validate(host)?;
     if let Some(size) = &host.console_size
         && (size.len() != 2 || size.iter().any(|v| u16::try_from(*v).is_err()))
     {
@@ -141,6 +142,7 @@ pub fn apply(
     spec.group_add = host.group_add.clone().unwrap_or_default();
     spec.rlimits = rlimits_of(host);
     spec.no_new_privileges = no_new_privileges(host)?;
+    spec.seccomp = crate::seccomp::filter(host, spec.privileged, &spec.cap_add, &spec.cap_drop)?;
     Ok(())
 }
 

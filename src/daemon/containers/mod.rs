@@ -61,6 +61,8 @@ pub struct ContainerService {
     started_up: tokio::sync::watch::Sender<bool>,
     /// The health-check monitors of running containers.
     health: health::Monitors,
+    /// The daemon's `--userns-remap`, if any.
+    userns: Option<crate::userns::Remap>,
 }
 
 /// How containers get their cgroups.
@@ -145,6 +147,7 @@ impl ContainerService {
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             started_up: tokio::sync::watch::channel(false).0,
             health: health::Monitors::default(),
+            userns: None,
         };
         for entry in std::fs::read_dir(&svc.data_dir)? {
             let path = entry?.path();
@@ -170,6 +173,13 @@ impl ContainerService {
             }
         }
         Ok(svc)
+    }
+
+    /// Runs containers (unless they ask for `--userns=host`) in user
+    /// namespaces with `remap`'s maps (the daemon's `--userns-remap`).
+    pub fn with_userns(mut self, remap: Option<crate::userns::Remap>) -> ContainerService {
+        self.userns = remap;
+        self
     }
 
     fn load_one(&self, dir: &Path) -> std::io::Result<Container> {
@@ -261,6 +271,7 @@ impl ContainerService {
         hostcfg::validate(&req.config, &req.host_config)?;
         restart::validate(&req.host_config)?;
         health::validate(&req.config).map_err(|e| ApiError::new(e.class(), e.to_string()))?;
+        crate::userns::validate(self.userns.is_some(), &req.host_config)?;
         let networks = netcfg::validate(
             &self.networks,
             &req.config,
@@ -865,6 +876,7 @@ impl ContainerService {
         };
         let host = c.host_config();
         hostcfg::apply(&mut spec, cfg, &host)?;
+        spec.userns = crate::userns::for_container(self.userns.as_ref(), &host);
         spec.mounts = self.spec_mounts(c, &host)?;
         let resources = resources::to_cgroup(&host, &self.cgroups.support)?;
         match &self.cgroups.hierarchy {

@@ -59,7 +59,7 @@ pub async fn create(svc: &Services, q: &Query, body: Incoming) -> ApiResult<Resp
     let log_config = logcfg::merge_defaults(
         host_config.log_config.take(),
         &svc.config.log_driver,
-        &svc.config.log_opts,
+        &svc.live.get().log_opts,
     );
     logcfg::to_runtime(&log_config)?;
     host_config.log_config = Some(log_config);

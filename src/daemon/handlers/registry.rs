@@ -79,9 +79,9 @@ pub async fn pull(svc: &Services, q: &Query, req: Request<Incoming>) -> ApiResul
         .map(Platform::parse)
         .transpose()
         .map_err(api)?;
-    let client = Client::new(svc.config.registry.clone());
+    let client = Client::new(svc.live.get().registry);
     let store = svc.images.clone();
-    let max = svc.config.max_concurrent_downloads;
+    let max = svc.live.get().max_concurrent_downloads;
     if reference.is_name_only() {
         // `docker pull -a`: every tag of the repository, one after the other.
         let session = client
@@ -137,9 +137,9 @@ pub async fn push(
 ) -> ApiResult<Response<Body>> {
     let auth = registry_auth(req.headers());
     http::discard(req.into_body()).await;
-    let client = Client::new(svc.config.registry.clone());
+    let client = Client::new(svc.live.get().registry);
     let store = svc.images.clone();
-    let max = svc.config.max_concurrent_uploads;
+    let max = svc.live.get().max_concurrent_uploads;
     let pushed = match q.get("tag").filter(|t| !t.is_empty()) {
         Some(t) => format!("{name}:{t}"),
         None => name.clone(),
@@ -158,7 +158,7 @@ pub async fn push(
 /// `POST /auth`: checks the credentials against the registry.
 pub async fn auth(svc: &Services, body: Incoming) -> ApiResult<Response<Body>> {
     let auth: AuthConfig = http::read_json::<AuthConfig>(body).await?.normalized();
-    let client = Client::new(svc.config.registry.clone());
+    let client = Client::new(svc.live.get().registry);
     client.login(&auth).await.map_err(api)?;
     Ok(json(
         StatusCode::OK,

@@ -15,6 +15,7 @@
 //! mkdir, rmdir) so unit tests check the exact writes with a fake; the
 //! privileged tests in `tests/cgroups.rs` prove the real thing.
 
+pub mod devfilter;
 mod error;
 mod kernel;
 mod mountinfo;
@@ -190,7 +191,7 @@ pub struct CgroupPaths {
 }
 
 /// Docker's (runc's) default device allow list, in v1 `devices.allow` syntax.
-const DEFAULT_DEVICE_RULES: &[&str] = &[
+pub const DEFAULT_DEVICE_RULES: &[&str] = &[
     "c *:* m",
     "b *:* m",
     "c 1:3 rwm",
@@ -228,9 +229,19 @@ impl CgroupPaths {
     /// Docker's device rules for an unprivileged container: every device
     /// may be created (`mknod`) but only the standard nodes (`null`, `zero`,
     /// `full`, `random`, `urandom`, `tty`, `console`, `ptmx`, the ptys,
-    /// `net/tun`) opened. v1 `devices` controller only: v2 needs an eBPF
-    /// program, which berth does not load (the container keeps the parent's rules).
+    /// `net/tun`) opened: the v1 `devices` controller's files, or on v2 an
+    /// eBPF program attached to the container's cgroup ([`devfilter`]).
     pub fn restrict_devices(&self) -> Result<(), CgroupError> {
+        if self.layout == Layout::V2 {
+            let dir = self.unified()?;
+            return devfilter::attach(dir, DEFAULT_DEVICE_RULES).map_err(|source| {
+                CgroupError::Write {
+                    value: "a device filter (eBPF)".into(),
+                    path: dir.to_owned(),
+                    source,
+                }
+            });
+        }
         self.restrict_devices_in(&Real)
     }
 
