@@ -136,6 +136,9 @@ fn paused(name: &str) -> ApiError {
 /// Why a container cannot take an exec now, with dockerd's words.
 fn check_running(c: &Container, name: &str) -> ApiResult<()> {
     let st = c.state();
+    if st.restarting {
+        return Err(crate::containers::restart::restarting_conflict(&c.def.id));
+    }
     if st.status != Status::Running {
         return Err(not_running(&c.def.id));
     }

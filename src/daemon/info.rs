@@ -420,7 +420,7 @@ pub fn system_info(svc: &Services) -> Value {
             "RemoteManagers": null,
         },
         // Containers outlive berthd: their supervisors keep them running.
-        "LiveRestoreEnabled": true,
+        "LiveRestoreEnabled": svc.config.live_restore,
         "Isolation": "",
         "InitBinary": "",
         "ContainerdCommit": no_commit,
