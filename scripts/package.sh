@@ -35,7 +35,7 @@ cargo build --profile "$profile" --locked --bins >&2
 gen=target/berth-generated
 rm -rf "$gen"
 mkdir -p "$gen/completions" "$gen/man"
-bin="target/$dir"
+bin="${CARGO_TARGET_DIR:-target}/$dir"
 "$bin/berth" completion bash >"$gen/completions/berth"
 "$bin/berth" completion zsh >"$gen/completions/_berth"
 "$bin/berth" completion fish >"$gen/completions/berth.fish"

@@ -26,7 +26,9 @@ if [ "${#failed[@]}" -gt 0 ]; then
   echo "== FAILED: ${failed[*]} (tests run anyway)"
 fi
 echo "== cargo nextest run"
-junit="${CARGO_TARGET_DIR:-target}/nextest/default/junit.xml"
+# nextest keeps its store (and the report) under the workspace's target/,
+# whatever CARGO_TARGET_DIR says.
+junit="target/nextest/default/junit.xml"
 rm -f "$junit"
 cargo nextest run --all-targets --locked --no-fail-fast \
   --tool-config-file "berth:$PWD/scripts/nextest.toml" "$@" || failed+=("cargo nextest")

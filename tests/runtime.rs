@@ -791,17 +791,19 @@ async fn an_rlimit_above_the_daemons_own_is_refused() {
 }
 
 #[tokio::test]
-async fn read_only_root_keeps_dev_and_etc_files_writable() {
+async fn read_only_root_keeps_dev_writable_and_etc_files_read_only() {
+    // As dockerd: --read-only also makes /etc/hosts, hostname and resolv.conf
+    // read-only, while /dev (and /dev/shm) stay writable.
     let mut fx = Fixture::new(&[
         "sh",
         "-c",
         "touch /berth-x; echo root=$?; touch /dev/shm/x && echo shm-ok; \
-         echo 1.2.3.4 x >> /etc/hosts && echo hosts-ok; pwd",
+         echo 1.2.3.4 x >> /etc/hosts; echo hosts=$?; pwd",
     ]);
     fx.spec.readonly_rootfs = true;
     fx.spec.cwd = "/made/for/ro".into();
     let out = fx.run().await;
-    assert_eq!(out.stdout, "root=1\nshm-ok\nhosts-ok\n/made/for/ro\n");
+    assert_eq!(out.stdout, "root=1\nshm-ok\nhosts=1\n/made/for/ro\n");
     assert!(
         out.stderr.contains("Read-only file system"),
         "{}",
