@@ -14,8 +14,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -24,15 +23,8 @@ use common::{COMMAND_BOUND, TestDaemon, code, demux, run, run_with_stdin, stderr
 /// Bound for polling loops; reaching it fails the test (no speed is asserted).
 const POLL_BOUND: Duration = Duration::from_secs(60);
 
-fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + POLL_BOUND;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
+fn poll<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    common::poll(what, POLL_BOUND, f)
 }
 
 fn daemon() -> TestDaemon {

@@ -12,8 +12,7 @@
 
 mod common;
 
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -27,15 +26,8 @@ const FAST: i64 = 100_000_000;
 /// An hour: a probe that never comes during a test.
 const NEVER: i64 = 3_600_000_000_000;
 
-fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + POLL_BOUND;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(50));
-    }
+fn poll<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    common::poll(what, POLL_BOUND, f)
 }
 
 fn daemon() -> TestDaemon {

@@ -11,7 +11,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -25,15 +25,8 @@ use common::{TestDaemon, processes_under};
 const POLL_BOUND: Duration = Duration::from_secs(60);
 
 /// Polls `f` until it returns `Some`, failing with `what` after [`POLL_BOUND`].
-fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + POLL_BOUND;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(50));
-    }
+fn poll<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    common::poll(what, POLL_BOUND, f)
 }
 
 /// Loads busybox as `berth-busybox:latest` once per daemon.

@@ -15,7 +15,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -30,16 +29,8 @@ fn image(d: &TestDaemon) -> &'static str {
     "busybox:latest"
 }
 
-/// Polls `f` until it returns `Some`, failing with `what` after [`COMMAND_BOUND`].
-fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + COMMAND_BOUND;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(50));
-    }
+fn poll<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    common::poll(what, COMMAND_BOUND, f)
 }
 
 /// A `logs -f` client, killed on drop if it is still running.

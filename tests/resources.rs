@@ -41,15 +41,8 @@ const POLL_BOUND: Duration = Duration::from_secs(60);
 const MIB: i64 = 1024 * 1024;
 
 /// Polls `f` until it returns `Some`, failing with `what` after [`POLL_BOUND`].
-fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + POLL_BOUND;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(50));
-    }
+fn poll<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    common::poll(what, POLL_BOUND, f)
 }
 
 /// A daemon with busybox-static loaded as `busybox:latest`.

@@ -76,6 +76,19 @@ pub fn require_root() {
     );
 }
 
+/// Polls `f` until it returns `Some`, failing with `what` after `bound` (which
+/// only ends a hung test; nothing asserts how fast the answer came).
+pub fn poll<T>(what: &str, bound: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + bound;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
 /// A /24 for a user network that no host route or address uses (see
 /// [`TestNet::pick`]), and its first address as the gateway.
 pub fn free_subnet() -> (String, String) {
