@@ -214,6 +214,20 @@ fn api_exec_streams_output_and_records_exit_codes() {
     assert_eq!(resp.status, 400, "{}", resp.text());
     assert!(resp.error_message().starts_with("OCI runtime exec failed"));
     assert_eq!(exec_inspect(&d, &id)["ExitCode"], 126);
+    // As dockerd, a start that fails is still an exec_start event.
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+        + 1;
+    let events = d
+        .api_get(&format!("/v1.41/events?since=0&until={until}"))
+        .text();
+    let failed_starts = events
+        .lines()
+        .filter(|l| l.contains("\"Action\":\"exec_start: nosuch \""))
+        .count();
+    assert_eq!(failed_starts, 2, "{events}");
 
     let resp = d.api_post_json(&format!("/v1.41/containers/{c}/exec"), &json!({"Cmd": []}));
     assert_eq!(resp.status, 400);

@@ -280,6 +280,9 @@ impl ExecService {
     /// [`ExecService::record_exit`] at [`Event::Exited`]), or records exit
     /// code 126 and returns dockerd's error.
     pub async fn start(&self, exec: &Exec, console_size: Option<[u16; 2]>) -> ApiResult<Started> {
+        // dockerd publishes exec_start before it asks the runtime, so a start
+        // that fails is in the event stream too.
+        self.events.exec(exec, "exec_start", None);
         let spec = match self.spec(exec, console_size) {
             Ok(s) => s,
             Err(e) => {
@@ -294,7 +297,6 @@ impl ExecService {
                     s.pid = started.pid;
                     s.control = Some(started.control.clone());
                 });
-                self.events.exec(exec, "exec_start", None);
                 Ok(started)
             }
             Err(e) => {
