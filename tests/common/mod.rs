@@ -110,6 +110,26 @@ pub fn berth_tempdir(what: &str) -> PathBuf {
         .keep()
 }
 
+/// The flags that give a berthd its own data root, exec root, pid file and
+/// config file (every test daemon's, however it is started).
+pub fn state_args(
+    data_root: &Path,
+    exec_root: &Path,
+    pidfile: &Path,
+    config_file: &Path,
+) -> [std::ffi::OsString; 8] {
+    [
+        "--data-root".into(),
+        data_root.into(),
+        "--exec-root".into(),
+        exec_root.into(),
+        "--pidfile".into(),
+        pidfile.into(),
+        "--config-file".into(),
+        config_file.into(),
+    ]
+}
+
 /// A `berthd` command line for the given socket, directories and config
 /// file, with `--debug` so a failing test's log says what happened.
 pub fn berthd_command(
@@ -122,14 +142,7 @@ pub fn berthd_command(
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_berthd"));
     cmd.arg("-H")
         .arg(format!("unix://{}", socket.display()))
-        .arg("--data-root")
-        .arg(data_root)
-        .arg("--exec-root")
-        .arg(exec_root)
-        .arg("--pidfile")
-        .arg(pidfile)
-        .arg("--config-file")
-        .arg(config_file)
+        .args(state_args(data_root, exec_root, pidfile, config_file))
         .arg("--debug")
         .env_remove("DOCKER_HOST")
         .env_remove("BERTH_HOST")

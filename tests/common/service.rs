@@ -68,17 +68,14 @@ impl ServiceDaemon {
     /// berthd's arguments other than `-H`: this daemon's directories,
     /// config file, bridge and `--debug`.
     pub fn args(&self) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec![
-            "--data-root".into(),
-            self.data_root.clone().into(),
-            "--exec-root".into(),
-            self.exec_root.clone().into(),
-            "--pidfile".into(),
-            self.dir.join("berthd.pid").into(),
-            "--config-file".into(),
-            self.dir.join("daemon.json").into(),
-            "--debug".into(),
-        ];
+        let mut args: Vec<OsString> = super::state_args(
+            &self.data_root,
+            &self.exec_root,
+            &self.dir.join("berthd.pid"),
+            &self.dir.join("daemon.json"),
+        )
+        .into();
+        args.push("--debug".into());
         args.extend(self.net.args().map(OsString::from));
         args
     }

@@ -62,14 +62,12 @@ impl RawDaemon {
             .args(args)
             .arg("-H")
             .arg(format!("unix://{}", d.socket.display()))
-            .arg("--data-root")
-            .arg(d.dir.join("data"))
-            .arg("--exec-root")
-            .arg(d.dir.join("exec"))
-            .arg("--pidfile")
-            .arg(d.dir.join("berthd.pid"))
-            .arg("--config-file")
-            .arg(&d.config_file)
+            .args(super::state_args(
+                &d.dir.join("data"),
+                &d.dir.join("exec"),
+                &d.dir.join("berthd.pid"),
+                &d.config_file,
+            ))
             .arg("--cgroup-parent")
             .arg(&d.cgroup_parent)
             .args(d.net.args())
