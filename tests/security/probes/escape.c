@@ -211,11 +211,14 @@ static int cmd_exe_window(void) {
     printf("exe_window: pid=%s exe=%s open=%s fds=%s\n", found ? "found" : "none", link,
            open_rc, fds);
     fflush(stdout);
+    /* The real file goes back before the FIFO is fed: the exec'd program
+     * (busybox `id` calls getpwuid) opens /etc/passwd again, and an open of
+     * a FIFO nobody writes to any more blocks for ever. The exec child
+     * already holds the FIFO open, so the rename cannot strand it. */
+    rename("/etc/passwd.berth-probe", "/etc/passwd");
     const char passwd[] = "root:x:0:0:root:/root:/bin/sh\n";
     if (write(fifo, passwd, sizeof passwd - 1) < 0) printf("exe_window: write %s\n", err(errno));
     close(fifo);
-    unlink("/etc/passwd");
-    rename("/etc/passwd.berth-probe", "/etc/passwd");
     return 0;
 }
 
