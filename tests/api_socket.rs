@@ -287,16 +287,44 @@ fn tls_tcp_serves_only_clients_with_a_certificate_of_the_ca() {
     assert_eq!(d.api_get("/_ping").status, 200);
 }
 
-/// One request whose head declares `declared` body bytes, none sent; the
-/// response's status and body.
-fn declare_body(socket: &Path, path: &str, declared: u64) -> (u16, String) {
+/// How an oversized request body reaches the daemon.
+enum Oversized {
+    /// The head declares this many bytes (Content-Length); none are sent.
+    Declared(u64),
+    /// This many bytes of JSON-ish filler, sent chunked (no length in the head).
+    Chunked(usize),
+}
+
+/// One POST with an oversized body; the response's status and body.
+fn declare_body(socket: &Path, path: &str, body: Oversized) -> (u16, String) {
     let mut s = UnixStream::connect(socket).unwrap();
     s.set_read_timeout(Some(common::COMMAND_BOUND)).unwrap();
+    let framing = match body {
+        Oversized::Declared(n) => format!("Content-Length: {n}"),
+        Oversized::Chunked(_) => "Transfer-Encoding: chunked".to_owned(),
+    };
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\n{framing}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
+    if let Oversized::Chunked(total) = body {
+        let mut w = s.try_clone().unwrap();
+        // Written on the side and errors ignored: the daemon may answer and
+        // close before all of it is sent.
+        std::thread::spawn(move || {
+            let chunk = vec![b' '; 64 << 10];
+            for _ in 0..total.div_ceil(chunk.len()) {
+                if write!(w, "{:x}\r\n", chunk.len()).is_err()
+                    || w.write_all(&chunk).is_err()
+                    || w.write_all(b"\r\n").is_err()
+                {
+                    return;
+                }
+            }
+            let _ = w.write_all(b"0\r\n\r\n");
+        });
+    }
     let mut resp = Vec::new();
     let mut buf = [0u8; 4096];
     // The daemon answers and closes without waiting for the body.
@@ -322,9 +350,13 @@ fn declare_body(socket: &Path, path: &str, declared: u64) -> (u16, String) {
 }
 
 #[test]
-fn oversized_json_bodies_get_413_before_they_are_read() {
+fn oversized_json_bodies_get_413() {
     let d = TestDaemon::start();
-    let (status, body) = declare_body(d.socket_path(), "/v1.41/containers/create", 64 << 20);
+    let (status, body) = declare_body(
+        d.socket_path(),
+        "/v1.41/containers/create",
+        Oversized::Declared(64 << 20),
+    );
     assert_eq!(status, 413, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(
@@ -333,8 +365,20 @@ fn oversized_json_bodies_get_413_before_they_are_read() {
             .is_some_and(|m| m.contains("larger than the limit")),
         "{v}"
     );
-    let (status, _) = declare_body(d.socket_path(), "/v1.41/volumes/create", 64 << 20);
+    let (status, _) = declare_body(
+        d.socket_path(),
+        "/v1.41/volumes/create",
+        Oversized::Declared(64 << 20),
+    );
     assert_eq!(status, 413);
+    // Without a declared length the bound is met while reading: still 413.
+    let (status, body) = declare_body(
+        d.socket_path(),
+        "/v1.41/containers/create",
+        Oversized::Chunked(5 << 20),
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("larger than the limit"), "{body}");
     assert_eq!(
         d.api_get("/v1.41/containers/json?all=1").json(),
         serde_json::json!([])

@@ -18,6 +18,8 @@ pub enum ErrorClass {
     NotImplemented,
     /// A dependency (kernel facility, registry) is not reachable now: 503.
     Unavailable,
+    /// The request body is over the size the endpoint accepts: 413.
+    TooLarge,
     /// A failure inside berthd: 500.
     Internal,
 }
@@ -32,6 +34,7 @@ impl ErrorClass {
             ErrorClass::Forbidden => 403,
             ErrorClass::NotImplemented => 501,
             ErrorClass::Unavailable => 503,
+            ErrorClass::TooLarge => 413,
             ErrorClass::Internal => 500,
         }
     }
@@ -45,6 +48,7 @@ impl ErrorClass {
             401 | 403 => ErrorClass::Forbidden,
             501 => ErrorClass::NotImplemented,
             503 => ErrorClass::Unavailable,
+            413 => ErrorClass::TooLarge,
             _ => ErrorClass::Internal,
         }
     }

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use crate::error::{ApiError, ApiResult};
-use berth::api::ErrorResponse;
+use berth::api::{ErrorClass, ErrorResponse};
 
 /// The body type of every response.
 pub type Body = BoxBody<Bytes, io::Error>;
@@ -154,7 +154,17 @@ pub async fn read_json<T: DeserializeOwned>(body: Incoming) -> ApiResult<T> {
     let bytes = limited
         .collect()
         .await
-        .map_err(|e| ApiError::invalid(format!("reading request body: {e}")))?
+        .map_err(|e| {
+            // A body without Content-Length (chunked) meets the bound only here.
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::new(
+                    ErrorClass::TooLarge,
+                    format!("request body is larger than the limit of {MAX_JSON_BODY} bytes"),
+                )
+            } else {
+                ApiError::invalid(format!("reading request body: {e}"))
+            }
+        })?
         .to_bytes();
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
