@@ -333,18 +333,18 @@ fn half_a_cpu_limits_a_busy_loop_to_half_a_cpu_second_per_second() {
         (cpu_usage_ns(&d, &id) > 0).then_some(())
     });
 
-    // CPU time used over at least 2 s of wall time (20 CFS periods). The
-    // quota caps it at 0.5 s per s; it can only fall short if the 2 vCPUs
-    // are busy with other work, so a short window is measured again (up to
-    // 5 windows) before failing; above the cap fails at once.
+    // CPU time used over 2 s of wall time (20 CFS periods) never exceeds
+    // the quota's 0.5 s per s (plus one period's slack at the window's
+    // edges); a busy machine can only lower it, so several windows are
+    // measured. How far under the cap the loop stays depends on the load of
+    // the machine and is not asserted; that the quota bites is, below.
     let mut windows = Vec::new();
-    let mut rate = 0.0;
-    for _ in 0..5 {
+    for _ in 0..3 {
         let (u0, t0) = (cpu_usage_ns(&d, &id), Instant::now());
         thread::sleep(Duration::from_secs(2));
         let (u1, t1) = (cpu_usage_ns(&d, &id), Instant::now());
         let used = (u1 - u0) as f64 / 1e9;
-        rate = used / (t1 - t0).as_secs_f64();
+        let rate = used / (t1 - t0).as_secs_f64();
         windows.push(format!(
             "{used:.3} CPU-s in {:.3} s = {rate:.3}",
             (t1 - t0).as_secs_f64()
@@ -353,25 +353,15 @@ fn half_a_cpu_limits_a_busy_loop_to_half_a_cpu_second_per_second() {
             rate <= 0.6,
             "--cpus 0.5 let the loop use more than 0.6 CPU-s per s: {windows:?}"
         );
-        if rate >= 0.4 {
-            break;
-        }
     }
     eprintln!("--cpus 0.5 busy loop: {windows:?}");
-    assert!(
-        rate >= 0.4,
-        "--cpus 0.5 busy loop: expected 0.4-0.6 CPU-s per s, got {windows:?} (load average {})",
-        fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .trim()
-    );
-    if !host_is_v2() {
-        let stat = cg_read(&d, "cpu", &id, "cpu.stat");
-        assert!(
-            keyed(&stat, "nr_throttled").unwrap_or(0) > 0,
-            "the loop was never throttled: {stat}"
-        );
-    }
+    // The loop wants a whole CPU, so the kernel throttles it in the periods
+    // where it used up its quota.
+    let file = if host_is_v2() { "" } else { "cpu" };
+    poll("the busy loop to be throttled", || {
+        let stat = cg_read(&d, file, &id, "cpu.stat");
+        (keyed(&stat, "nr_throttled").unwrap_or(0) > 0).then_some(())
+    });
     remove(&d, &id);
 }
 
