@@ -6,15 +6,20 @@
 # runs in a busybox container with the default profile and with
 # `--security-opt seccomp=unconfined`, REPS times each, interleaved; the loop
 # times itself (CLOCK_MONOTONIC through the vDSO, no syscall), so container
-# start-up is not in the figures. Three loops:
+# start-up is not in the figures. A third setting, `floor`, is a custom
+# profile whose only rule is "allow" (`{"defaultAction":"SCMP_ACT_ALLOW"}`):
+# what attaching any filter at all costs. Five loops:
 #   getppid      10M x getppid(): the cheapest syscall, the worst case for a
 #                relative overhead (the kernel caches "always allowed" per
 #                syscall since 5.11, so the filter should not even run);
 #   rw           2M x read(/dev/zero, 1 byte) + write(/dev/null, 1 byte);
 #   personality  10M x personality(0xffffffff): allowed only for some
-#                argument values, so the BPF program runs on every call.
-# Reports the median ns per iteration and the overhead default/unconfined - 1
-# (target: < 5 %). Waits (up to QUIET_WAIT s, default 600) for a quiet
+#                argument values, so the BPF program runs on every call;
+#   files        1M x open + fstat + read 4 KiB + close of a small file (what
+#                a server or a build tool does all day);
+#   pipe         1M x write 4 KiB into a pipe + read it back.
+# Reports the median ns per iteration and the overheads default/unconfined - 1
+# (target: < 5 %) and floor/unconfined - 1. Waits (up to QUIET_WAIT s, default 600) for a quiet
 # machine first. Everything lives under /tmp/berth-bench-seccomp-*; both
 # daemons get bridges of their own; all is removed on exit, failure included.
 set -euo pipefail
@@ -41,6 +46,7 @@ cat > "$WORK/loop/sysloop.c" <<'EOF'
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,8 +58,10 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-    int zero = open("/dev/zero", O_RDONLY), null = open("/dev/null", O_WRONLY);
+    int zero = open("/dev/zero", O_RDONLY), null = open("/dev/null", O_WRONLY), p[2];
+    static char buf[4096];
     char b;
+    if (pipe(p) < 0) return 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         long n = atol(argv[i + 1]);
         double t0 = now();
@@ -65,6 +73,18 @@ int main(int argc, char **argv) {
             }
         else if (!strcmp(argv[i], "personality"))
             for (long k = 0; k < n; k++) syscall(SYS_personality, 0xffffffffUL);
+        else if (!strcmp(argv[i], "files"))
+            for (long k = 0; k < n; k++) {
+                struct stat st;
+                int fd = open("/loop/sysloop.c", O_RDONLY);
+                if (fd < 0 || fstat(fd, &st) < 0 || read(fd, buf, sizeof buf) <= 0) return 1;
+                close(fd);
+            }
+        else if (!strcmp(argv[i], "pipe"))
+            for (long k = 0; k < n; k++) {
+                if (write(p[1], buf, sizeof buf) != sizeof buf ||
+                    read(p[0], buf, sizeof buf) != sizeof buf) return 1;
+            }
         else return 2;
         printf("%s %.1f\n", argv[i], (now() - t0) / n);
     }
@@ -72,7 +92,10 @@ int main(int argc, char **argv) {
 }
 EOF
 gcc -static -O2 -o "$WORK/loop/sysloop" "$WORK/loop/sysloop.c"
-LOOP=(/loop/sysloop getppid 10000000 rw 2000000 personality 10000000)
+LOOP=(/loop/sysloop getppid 10000000 rw 2000000 personality 10000000 files 1000000 pipe 1000000)
+# The floor: a filter that allows everything (both engines read the file
+# given to --security-opt seccomp=).
+echo '{"defaultAction":"SCMP_ACT_ALLOW"}' > "$WORK/cfg/allow-all.json"
 
 dockerd_bridge "$BRIDGE"
 berthd_net
@@ -85,13 +108,16 @@ load_image_both
 one() { # engine setting cli...
   local engine=$1 setting=$2; shift 2
   local opt=()
-  [ "$setting" = unconfined ] && opt=(--security-opt seccomp=unconfined)
+  case $setting in
+    unconfined) opt=(--security-opt seccomp=unconfined) ;;
+    floor) opt=(--security-opt "seccomp=$WORK/cfg/allow-all.json") ;;
+  esac
   "$@" run --rm --network none -v "$WORK/loop:/loop:ro" "${opt[@]}" "$IMG" "${LOOP[@]}" |
     sed "s/^/$engine $setting /" >> "$WORK/results"
 }
 for rep in $(seq "$REPS"); do
   echo "== rep $rep/$REPS" >&2
-  for setting in default unconfined; do
+  for setting in default floor unconfined; do
     one berthd "$setting" "${B[@]}"
     one dockerd "$setting" "${DK[@]}"
   done
@@ -106,12 +132,12 @@ for line in open(path):
     r.setdefault((engine, setting, loop), []).append(float(ns))
 med = {k: statistics.median(v) for k, v in r.items()}
 print(f"\nseccomp cost, median ns per iteration ({reps} runs each; build {build}; {cpus} CPUs; start: {state})")
-print("| loop | berthd default | berthd unconfined | berthd overhead | dockerd default | dockerd unconfined | dockerd overhead |")
-print("|---|---|---|---|---|---|---|")
-for loop in ("getppid", "rw", "personality"):
+print("| loop | berthd default | floor | unconfined | default overhead | floor overhead | dockerd default | floor | unconfined | default overhead | floor overhead |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for loop in ("getppid", "rw", "personality", "files", "pipe"):
     cells = []
     for e in ("berthd", "dockerd"):
-        d, u = med[(e, "default", loop)], med[(e, "unconfined", loop)]
-        cells += [f"{d:.1f}", f"{u:.1f}", f"{(d / u - 1) * 100:+.1f} %"]
+        d, f, u = (med[(e, s, loop)] for s in ("default", "floor", "unconfined"))
+        cells += [f"{d:.1f}", f"{f:.1f}", f"{u:.1f}", f"{(d / u - 1) * 100:+.1f} %", f"{(f / u - 1) * 100:+.1f} %"]
     print(f"| {loop} | " + " | ".join(cells) + " |")
 EOF
