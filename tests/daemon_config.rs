@@ -56,7 +56,7 @@ fn flag_and_file_clash_uses_dockerds_wording() {
     let log = d.log_text();
     assert!(
         log.contains(
-            "the following directives are specified both as a flag and in the configuration file: log-level"
+            "the following directives are specified both as a flag and in the configuration file: log-level: (from flag: info, from file: warn)"
         ),
         "{log}"
     );

@@ -249,17 +249,15 @@ pub enum ConfigError {
     /// `--log-level` names no level dockerd knows.
     #[error("unable to parse logging level: {0}")]
     LogLevel(String),
-    /// A key set both as a flag and in the file.
+    /// Keys set both as a flag and in the file (all of them, as dockerd).
     #[error(
-        "the following directives are specified both as a flag and in the configuration file: {key}: (from flag: {flag}, from file: {file})"
+        "unable to configure the daemon with file {path}: the following directives are specified both as a flag and in the configuration file: {clashes}"
     )]
     Conflict {
-        /// The key.
-        key: &'static str,
-        /// The flag's value.
-        flag: String,
-        /// The file's value.
-        file: String,
+        /// The file.
+        path: PathBuf,
+        /// `key: (from flag: v, from file: w)` for each key, by name.
+        clashes: String,
     },
     /// A `-H` host or TLS setting berthd cannot serve.
     #[error(transparent)]
@@ -302,19 +300,67 @@ fn log_opt_flags(opts: &[String]) -> Result<Option<BTreeMap<String, String>>, Co
     Ok(Some(map))
 }
 
-fn merge<T: std::fmt::Debug>(
-    key: &'static str,
-    flag: Option<T>,
-    file: Option<T>,
-) -> Result<Option<T>, ConfigError> {
-    match (flag, file) {
-        (Some(a), Some(b)) => Err(ConfigError::Conflict {
-            key,
-            flag: format!("{a:?}"),
-            file: format!("{b:?}"),
-        }),
-        (a, b) => Ok(a.or(b)),
+/// Merges each key's flag and file values, collecting the keys given both
+/// ways so that one error names them all, as dockerd's does.
+#[derive(Default)]
+struct Merger {
+    clashes: BTreeMap<&'static str, String>,
+}
+
+impl Merger {
+    /// The flag's value or else the file's; both set is a clash (the flag's
+    /// value is returned so resolution can go on and find the others).
+    fn take<T: serde::Serialize>(
+        &mut self,
+        key: &'static str,
+        flag: Option<T>,
+        file: Option<T>,
+    ) -> Option<T> {
+        match (flag, file) {
+            (Some(a), Some(b)) => {
+                let clash = format!(
+                    "{key}: (from flag: {}, from file: {})",
+                    go_value(&a),
+                    go_value(&b)
+                );
+                self.clashes.insert(key, clash);
+                Some(a)
+            }
+            (a, b) => a.or(b),
+        }
     }
+
+    fn finish(self, path: &Path) -> Result<(), ConfigError> {
+        if self.clashes.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigError::Conflict {
+            path: path.to_path_buf(),
+            clashes: self.clashes.into_values().collect::<Vec<_>>().join(", "),
+        })
+    }
+}
+
+/// A value as Go's `%v` prints it in dockerd's message: strings bare,
+/// lists as `[a b]`, maps as `map[k:v]`.
+fn go_value(v: &impl serde::Serialize) -> String {
+    fn show(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(a) => {
+                format!("[{}]", a.iter().map(show).collect::<Vec<_>>().join(" "))
+            }
+            serde_json::Value::Object(o) => format!(
+                "map[{}]",
+                o.iter()
+                    .map(|(k, v)| format!("{k}:{}", show(v)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            other => other.to_string(),
+        }
+    }
+    serde_json::to_value(v).map_or_else(|e| e.to_string(), |v| show(&v))
 }
 
 fn read_file(path: &Path, explicit: bool) -> Result<Option<FileConfig>, ConfigError> {
@@ -335,54 +381,63 @@ impl Config {
         let file = read_file(&flags.config_file, explicit)?;
         let loaded = file.as_ref().map(|_| flags.config_file.clone());
         let file = file.unwrap_or_default();
-        let hosts = merge(
+        let mut m = Merger::default();
+        let hosts = m.take(
             "hosts",
             Some(flags.hosts).filter(|h| !h.is_empty()),
             file.hosts,
-        )?;
-        let data_root = merge("data-root", flags.data_root, file.data_root)?;
-        let exec_root = merge("exec-root", flags.exec_root, file.exec_root)?;
-        let pidfile = merge("pidfile", flags.pidfile, file.pidfile)?;
-        let group = merge("group", flags.group, file.group)?;
-        let debug = merge("debug", flags.debug.then_some(true), file.debug)?.unwrap_or(false);
-        let log_level = merge("log-level", flags.log_level, file.log_level)?;
-        if let Some(level) = &log_level {
-            validate::check_log_level(level)?;
-        }
-        let log_driver = merge("log-driver", flags.log_driver, file.log_driver)?;
-        let log_opts = merge("log-opts", log_opt_flags(&flags.log_opts)?, file.log_opts)?;
-        let bridge = merge("bridge", flags.bridge, file.bridge)?;
-        let bip = merge("bip", flags.bip, file.bip)?;
-        let iptables = merge("iptables", flags.iptables, file.iptables)?;
-        let ip_forward = merge("ip-forward", flags.ip_forward, file.ip_forward)?;
-        let cgroup_parent = merge("cgroup-parent", flags.cgroup_parent, file.cgroup_parent)?;
-        let downloads = merge(
+        );
+        let data_root = m.take("data-root", flags.data_root, file.data_root);
+        let exec_root = m.take("exec-root", flags.exec_root, file.exec_root);
+        let pidfile = m.take("pidfile", flags.pidfile, file.pidfile);
+        let group = m.take("group", flags.group, file.group);
+        let debug = m
+            .take("debug", flags.debug.then_some(true), file.debug)
+            .unwrap_or(false);
+        let log_level = m.take("log-level", flags.log_level, file.log_level);
+        let log_driver = m.take("log-driver", flags.log_driver, file.log_driver);
+        let log_flags = log_opt_flags(&flags.log_opts)?;
+        let log_opts = m.take("log-opts", log_flags, file.log_opts);
+        let bridge = m.take("bridge", flags.bridge, file.bridge);
+        let bip = m.take("bip", flags.bip, file.bip);
+        let iptables = m.take("iptables", flags.iptables, file.iptables);
+        let ip_forward = m.take("ip-forward", flags.ip_forward, file.ip_forward);
+        let cgroup_parent = m.take("cgroup-parent", flags.cgroup_parent, file.cgroup_parent);
+        let downloads = m.take(
             "max-concurrent-downloads",
             flags.max_concurrent_downloads,
             file.max_concurrent_downloads,
-        )?;
-        let uploads = merge(
+        );
+        let uploads = m.take(
             "max-concurrent-uploads",
             flags.max_concurrent_uploads,
             file.max_concurrent_uploads,
-        )?;
-        let insecure = merge(
+        );
+        let insecure = m.take(
             "insecure-registries",
             Some(flags.insecure_registries).filter(|v| !v.is_empty()),
             file.insecure_registries,
-        )?;
-        let mirrors = merge(
+        );
+        let mirrors = m.take(
             "registry-mirrors",
             Some(flags.registry_mirrors).filter(|v| !v.is_empty()),
             file.registry_mirrors,
-        )?;
-        let live_restore = merge("live-restore", flags.live_restore, file.live_restore)?;
-        let seccomp_profile = merge(
+        );
+        let live_restore = m.take("live-restore", flags.live_restore, file.live_restore);
+        let seccomp_profile = m.take(
             "seccomp-profile",
             flags.seccomp_profile,
             file.seccomp_profile,
-        )?;
-        let userns_remap = merge("userns-remap", flags.userns_remap, file.userns_remap)?;
+        );
+        let userns_remap = m.take("userns-remap", flags.userns_remap, file.userns_remap);
+        let tlsverify = m.take("tlsverify", flags.tlsverify, file.tlsverify);
+        let tlscacert = m.take("tlscacert", flags.tlscacert, file.tlscacert);
+        let tlscert = m.take("tlscert", flags.tlscert, file.tlscert);
+        let tlskey = m.take("tlskey", flags.tlskey, file.tlskey);
+        m.finish(&flags.config_file)?;
+        if let Some(level) = &log_level {
+            validate::check_log_level(level)?;
+        }
         let exec_root = exec_root.unwrap_or_else(|| PathBuf::from("/run/berth"));
         let default_socket = exec_root.join("berth.sock");
         let hosts = match hosts.as_deref() {
@@ -401,10 +456,10 @@ impl Config {
             .unwrap_or(default_socket);
         let tls = crate::listen::tls_for(
             &hosts,
-            merge("tlsverify", flags.tlsverify, file.tlsverify)?.unwrap_or(false),
-            merge("tlscacert", flags.tlscacert, file.tlscacert)?,
-            merge("tlscert", flags.tlscert, file.tlscert)?,
-            merge("tlskey", flags.tlskey, file.tlskey)?,
+            tlsverify.unwrap_or(false),
+            tlscacert,
+            tlscert,
+            tlskey,
         )?;
         Ok(Config {
             socket,
@@ -453,6 +508,38 @@ mod tests {
 
     fn flags(args: &[&str]) -> Flags {
         Flags::parse_from(std::iter::once("berthd").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn every_flag_and_file_clash_is_named_as_dockerd_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("daemon.json");
+        std::fs::write(
+            &cfg,
+            r#"{"log-level": "warn", "debug": false, "bridge": "x", "insecure-registries": ["a", "b"]}"#,
+        )
+        .unwrap();
+        let cfg_arg = cfg.to_str().unwrap();
+        let err = Config::resolve(flags(&[
+            "--config-file",
+            cfg_arg,
+            "--log-level",
+            "info",
+            "--debug",
+            "--bridge",
+            "y",
+            "--insecure-registry",
+            "c",
+        ]))
+        .unwrap_err();
+        // dockerd 20.10's message for the same flags and file, but for its
+        // "the Docker daemon" (recorded with /usr/sbin/dockerd).
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "unable to configure the daemon with file {cfg_arg}: the following directives are specified both as a flag and in the configuration file: bridge: (from flag: y, from file: x), debug: (from flag: true, from file: false), insecure-registries: (from flag: [c], from file: [a b]), log-level: (from flag: info, from file: warn)"
+            )
+        );
     }
 
     #[test]
