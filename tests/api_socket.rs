@@ -283,6 +283,78 @@ fn tls_tcp_serves_only_clients_with_a_certificate_of_the_ca() {
         stderr(&out)
     );
     assert_eq!(stdout(&out).trim(), "1.41");
+
+    // The berth CLI, with the docker CLI's flags and environment.
+    let berth = |args: &[&str], envs: &[(&str, &Path)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.args(args)
+            .args(["-H", &host, "version", "--format", "{{.Server.APIVersion}}"])
+            .env_remove("BERTH_HOST")
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_TLS_VERIFY")
+            .env_remove("DOCKER_CERT_PATH")
+            .env("HOME", d.dir());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        run(&mut cmd)
+    };
+    let client = [
+        "--tlscert",
+        &p("client.pem"),
+        "--tlskey",
+        &p("client-key.pem"),
+    ];
+    let out = berth(
+        &[&["--tlsverify", "--tlscacert", &p("ca.pem")], &client[..]].concat(),
+        &[],
+    );
+    assert!(out.status.success(), "berth --tlsverify: {}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "1.41");
+    // DOCKER_TLS_VERIFY with the files in DOCKER_CERT_PATH.
+    let certs = d.dir().join("berth-cert-path");
+    fs::create_dir_all(&certs).unwrap();
+    for (from, to) in [
+        ("ca.pem", "ca.pem"),
+        ("client.pem", "cert.pem"),
+        ("client-key.pem", "key.pem"),
+    ] {
+        fs::copy(pki.path(from), certs.join(to)).unwrap();
+    }
+    let out = berth(
+        &[],
+        &[
+            ("DOCKER_TLS_VERIFY", Path::new("1")),
+            ("DOCKER_CERT_PATH", &certs),
+        ],
+    );
+    assert!(out.status.success(), "DOCKER_TLS_VERIFY: {}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "1.41");
+    // --tls encrypts without checking the server against a CA.
+    let out = berth(&[&["--tls"], &client[..]].concat(), &[]);
+    assert!(out.status.success(), "berth --tls: {}", stderr(&out));
+    // Twins: no client certificate, a server that the CA did not sign, no TLS.
+    let out = berth(&["--tlsverify", "--tlscacert", &p("ca.pem")], &[]);
+    assert!(
+        !out.status.success(),
+        "served berth without a client certificate"
+    );
+    let out = berth(
+        &[
+            &["--tlsverify", "--tlscacert", &p("other-ca.pem")],
+            &client[..],
+        ]
+        .concat(),
+        &[],
+    );
+    assert!(
+        !out.status.success(),
+        "berth trusted a server of another CA"
+    );
+    assert!(stdout(&out).trim().is_empty(), "{}", stdout(&out));
+    let out = berth(&[], &[]);
+    assert!(!out.status.success(), "plain HTTP reached the TLS port");
+
     // The unix socket still serves as before.
     assert_eq!(d.api_get("/_ping").status, 200);
 }

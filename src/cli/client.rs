@@ -17,6 +17,7 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::AsyncRead;
+use tokio_rustls::rustls;
 
 use berth::api::{API_VERSION, ErrorClass};
 
@@ -48,8 +49,9 @@ pub enum Host {
 }
 
 impl Host {
-    /// Parses `-H`-style addresses.
-    pub fn parse(s: &str) -> Result<Host, ClientError> {
+    /// Parses `-H`-style addresses; a `tcp://` address without a port gets
+    /// Docker's default, 2376 with TLS and 2375 without.
+    pub fn parse(s: &str, tls: bool) -> Result<Host, ClientError> {
         let invalid = |reason: &'static str| ClientError::InvalidHost {
             host: s.to_string(),
             reason,
@@ -64,14 +66,13 @@ impl Host {
             if addr.is_empty() {
                 return Err(invalid("missing address"));
             }
-            // Docker's default port for plain TCP.
             let addr = if addr
                 .rsplit_once(':')
                 .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
             {
                 addr.to_string()
             } else {
-                format!("{addr}:2375")
+                format!("{addr}:{}", if tls { 2376 } else { 2375 })
             };
             Ok(Host::Tcp(addr))
         } else if s.starts_with('/') {
@@ -285,16 +286,42 @@ pub enum Attached {
     Body(Incoming),
 }
 
+/// The name a `host:port` address's certificate must carry: the host part
+/// (an IP address or a DNS name; IPv6 in brackets).
+fn server_name(addr: &str) -> io::Result<rustls::pki_types::ServerName<'static>> {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{host}: {e}")))
+}
+
 /// A connection factory for one daemon.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     host: Host,
+    /// TLS for a `tcp://` host (`--tls`, `--tlsverify`).
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("host", &self.host)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 impl Client {
     /// A client for `host` (nothing is contacted yet).
     pub fn new(host: Host) -> Client {
-        Client { host }
+        Client { host, tls: None }
+    }
+
+    /// The same client speaking TLS to a `tcp://` host (a unix socket
+    /// ignores it, as the docker CLI does).
+    pub fn with_tls(self, tls: Option<tokio_rustls::TlsConnector>) -> Client {
+        Client { tls, ..self }
     }
 
     async fn connect(&self, path: &str) -> Result<SendRequest<ReqBody>, ClientError> {
@@ -325,11 +352,18 @@ impl Client {
                     .await
                     .map_err(connect_err)?
             ),
-            Host::Tcp(a) => handshake!(
-                tokio::net::TcpStream::connect(a)
+            Host::Tcp(a) => {
+                let tcp = tokio::net::TcpStream::connect(a)
                     .await
-                    .map_err(connect_err)?
-            ),
+                    .map_err(connect_err)?;
+                match &self.tls {
+                    None => handshake!(tcp),
+                    Some(tls) => {
+                        let name = server_name(a).map_err(connect_err)?;
+                        handshake!(tls.connect(name, tcp).await.map_err(connect_err)?)
+                    }
+                }
+            }
         })
     }
 
@@ -567,25 +601,31 @@ mod tests {
     #[test]
     fn host_parsing() {
         assert_eq!(
-            Host::parse("unix:///run/x.sock").unwrap(),
+            Host::parse("unix:///run/x.sock", false).unwrap(),
             Host::Unix("/run/x.sock".into())
         );
         assert_eq!(
-            Host::parse("/run/x.sock").unwrap(),
+            Host::parse("/run/x.sock", false).unwrap(),
             Host::Unix("/run/x.sock".into())
         );
         assert_eq!(
-            Host::parse("tcp://127.0.0.1").unwrap(),
+            Host::parse("tcp://127.0.0.1", false).unwrap(),
             Host::Tcp("127.0.0.1:2375".into())
         );
         assert_eq!(
-            Host::parse("tcp://127.0.0.1:9/").unwrap(),
+            Host::parse("tcp://127.0.0.1", true).unwrap(),
+            Host::Tcp("127.0.0.1:2376".into())
+        );
+        assert_eq!(
+            Host::parse("tcp://127.0.0.1:9/", false).unwrap(),
             Host::Tcp("127.0.0.1:9".into())
         );
-        assert!(Host::parse("ssh://x").is_err());
-        assert!(Host::parse("unix://").is_err());
+        assert!(Host::parse("ssh://x", false).is_err());
+        assert!(Host::parse("unix://", false).is_err());
         assert_eq!(
-            Host::parse("unix:///run/x.sock").unwrap().to_string(),
+            Host::parse("unix:///run/x.sock", false)
+                .unwrap()
+                .to_string(),
             "unix:///run/x.sock"
         );
     }

@@ -38,6 +38,9 @@ pub enum CliError {
     /// The registry credentials file could not be used.
     #[error(transparent)]
     Credential(#[from] crate::commands::credentials::CredentialError),
+    /// The `--tls*` settings cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// A local file could not be used; `op` is Go's verb ("open", "write").
     #[error("{op} {path}: {}", go_io_error(.source))]
     Io {
@@ -84,6 +87,7 @@ impl CliError {
             CliError::TimeArg(e) => e.class(),
             CliError::Stats(e) => e.class(),
             CliError::Credential(e) => e.class(),
+            CliError::Tls(e) => e.class(),
             CliError::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => ErrorClass::NotFound,
                 std::io::ErrorKind::PermissionDenied => ErrorClass::Forbidden,

@@ -11,6 +11,7 @@ mod humanize;
 mod netflags;
 mod stream;
 mod table;
+mod tls;
 mod tty;
 mod usage;
 
@@ -41,6 +42,8 @@ struct Cli {
     /// Print version information and quit
     #[arg(short = 'v', long = "version")]
     version: bool,
+    #[command(flatten)]
+    tls: tls::TlsArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -391,12 +394,16 @@ fn real_main() -> i32 {
         std::env::var("BERTH_HOST").ok().as_deref(),
         std::env::var("DOCKER_HOST").ok().as_deref(),
     );
-    let result = match Host::parse(&host) {
-        Err(e) => Err(CliError::from(e)),
-        Ok(host) => {
-            let ctx = Ctx {
-                client: Client::new(host),
-            };
+    let client = tls::connector(&cli.tls, &tls::TlsEnv::from_process())
+        .map_err(CliError::from)
+        .and_then(|tls| {
+            let host = Host::parse(&host, tls.is_some())?;
+            Ok(Client::new(host).with_tls(tls))
+        });
+    let result = match client {
+        Err(e) => Err(e),
+        Ok(client) => {
+            let ctx = Ctx { client };
             match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

@@ -15,8 +15,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// dockerd's port for TLS TCP when `-H tcp://ip` names none.
 const DEFAULT_TLS_PORT: u16 = 2376;
@@ -87,13 +85,8 @@ pub enum ListenError {
     #[error("fd {0} is not among the sockets passed by systemd")]
     NoSuchFd(i32),
     /// The TLS certificates or key cannot be used.
-    #[error("tls configuration from {path}: {message}")]
-    Tls {
-        /// The file (or files) at fault.
-        path: PathBuf,
-        /// What rustls or the PEM parser said.
-        message: String,
-    },
+    #[error(transparent)]
+    Tls(#[from] berth::tls::TlsFileError),
 }
 
 fn io_err(
@@ -530,9 +523,11 @@ fn open_exec_root(exec_root: &Path) -> Result<(), ListenError> {
 }
 
 fn tls_err(path: &Path) -> impl Fn(String) -> ListenError + '_ {
-    move |message| ListenError::Tls {
-        path: path.to_path_buf(),
-        message,
+    move |message| {
+        ListenError::Tls(berth::tls::TlsFileError {
+            path: path.to_path_buf(),
+            message,
+        })
     }
 }
 
@@ -540,16 +535,8 @@ fn tls_err(path: &Path) -> impl Fn(String) -> ListenError + '_ {
 /// verifier that demands a client certificate chaining to the CA.
 fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ListenError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
+    let roots = berth::tls::roots(&files.ca)?;
     let ca_err = tls_err(&files.ca);
-    for cert in CertificateDer::pem_file_iter(&files.ca).map_err(|e| ca_err(e.to_string()))? {
-        roots
-            .add(cert.map_err(|e| ca_err(e.to_string()))?)
-            .map_err(|e| ca_err(e.to_string()))?;
-    }
-    if roots.is_empty() {
-        return Err(ca_err("no CA certificate found".into()));
-    }
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
         provider.clone(),
@@ -557,15 +544,8 @@ fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ListenError> {
     .build()
     .map_err(|e| ca_err(e.to_string()))?;
     let cert_err = tls_err(&files.cert);
-    let certs = CertificateDer::pem_file_iter(&files.cert)
-        .map_err(|e| cert_err(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| cert_err(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(cert_err("no certificate found".into()));
-    }
-    let key =
-        PrivateKeyDer::from_pem_file(&files.key).map_err(|e| tls_err(&files.key)(e.to_string()))?;
+    let certs = berth::tls::chain(&files.cert)?;
+    let key = berth::tls::key(&files.key)?;
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| cert_err(e.to_string()))?
