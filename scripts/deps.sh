@@ -11,6 +11,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential pkg-config   # the Rust linker and native build deps
   libseccomp-dev               # seccomp filters for containers
+  apparmor                     # apparmor_parser: loads berth-default where the kernel has AppArmor; its test compiles it
   busybox-static               # what test and example images are made from
   iproute2 iptables nftables   # bridges, veths and the firewall rules containers need
   procps util-linux            # ps/kill/mount helpers the scripts use

@@ -411,6 +411,7 @@ impl ExecService {
             no_new_privileges: base.no_new_privileges,
             // The container's program, even for `exec --privileged` (as Docker).
             seccomp: base.seccomp,
+            apparmor_profile: base.apparmor_profile,
             rlimits: base.rlimits,
             cgroup: c.state().cgroup,
         })

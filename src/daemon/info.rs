@@ -426,8 +426,13 @@ pub fn system_info(svc: &Services) -> Value {
         "ContainerdCommit": no_commit,
         "RuncCommit": no_commit,
         "InitCommit": no_commit,
-        // seccomp as dockerd reports it; no AppArmor or SELinux profile.
-        "SecurityOptions": [crate::seccomp::security_option()],
+        // In dockerd's order: AppArmor where the kernel enforces it, then
+        // seccomp; no SELinux.
+        "SecurityOptions": crate::apparmor::security_option()
+            .into_iter()
+            .map(Value::from)
+            .chain([json!(crate::seccomp::security_option())])
+            .collect::<Vec<_>>(),
         "Warnings": if warnings.is_empty() { Value::Null } else { json!(warnings) },
     });
     if let (Value::Object(m), Value::Object(r), Value::Object(t)) = (&mut info, rest, tail) {

@@ -3,6 +3,7 @@
 //! Each container runs under a `berth-supervisor` process, a separate small
 //! binary installed next to berthd (see `src/supervisor`).
 
+mod apparmor;
 mod archive;
 mod build;
 mod config;

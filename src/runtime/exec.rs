@@ -110,6 +110,9 @@ pub struct ExecSpec {
     /// as with Docker); `None`: unconfined.
     #[serde(default)]
     pub seccomp: Option<super::seccomp::Filter>,
+    /// The container's AppArmor profile, entered at the exec's `execve`.
+    #[serde(default)]
+    pub apparmor_profile: Option<String>,
     /// The container's ulimits.
     #[serde(default)]
     pub rlimits: Vec<Rlimit>,
@@ -333,6 +336,10 @@ fn run(
     }
     let keep = capabilities::effective_set(spec.privileged, &spec.cap_add, &spec.cap_drop)
         .map_err(|m| StartFailure::new(FailureKind::InvalidSpec, m))?;
+    if let Some(profile) = &spec.apparmor_profile {
+        super::apparmor::change_on_exec(profile)
+            .map_err(|e| other(format!("unable to apply apparmor profile {profile}: {e}")))?;
+    }
     // The init's order (runc's): before the caps go unless no_new_privs is set.
     if let (Some(f), false) = (&spec.seccomp, spec.no_new_privileges) {
         super::seccomp::load(f).map_err(other)?;

@@ -189,6 +189,10 @@ fn run(
     }
     let keep = capabilities::effective_set(spec.privileged, &spec.cap_add, &spec.cap_drop)
         .map_err(|m| StartFailure::new(FailureKind::InvalidSpec, m))?;
+    if let Some(profile) = &spec.apparmor_profile {
+        super::apparmor::change_on_exec(profile)
+            .map_err(|e| other(format!("unable to apply apparmor profile {profile}: {e}")))?;
+    }
     // runc's order: without no_new_privs loading a filter needs
     // CAP_SYS_ADMIN, so it goes on before the capabilities are dropped;
     // with it, as late as possible (right before execve, below).

@@ -47,6 +47,7 @@
 //! The overlay and every other mount exist only in the container's mount
 //! namespace, so nothing stays mounted on the host when the container dies.
 
+pub mod apparmor;
 pub mod capabilities;
 pub mod cgroups;
 pub mod client;

@@ -87,6 +87,10 @@ pub struct ContainerSpec {
     /// `None` runs unconfined (`--privileged`, `seccomp=unconfined`).
     #[serde(default)]
     pub seccomp: Option<super::seccomp::Filter>,
+    /// The AppArmor profile the init's `execve` enters (chosen by the
+    /// daemon, see [`super::apparmor`]); `None` where the kernel has none.
+    #[serde(default)]
+    pub apparmor_profile: Option<String>,
     /// Supplementary groups added to the user's own (Docker's `GroupAdd`):
     /// names resolved in the container's `/etc/group`, or numbers.
     #[serde(default)]

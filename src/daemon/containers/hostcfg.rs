@@ -55,8 +55,8 @@ fn rlimits_of(host: &HostConfig) -> Vec<Rlimit> {
 }
 
 /// `no-new-privileges` from SecurityOpt, parsed like dockerd's
-/// `parseSecurityOpt`; seccomp is read by [`crate::seccomp`], label and
-/// apparmor options are accepted and have no effect here.
+/// `parseSecurityOpt`; seccomp is read by [`crate::seccomp`], apparmor by
+/// [`crate::apparmor`]; label options are accepted and have no effect.
 fn no_new_privileges(host: &HostConfig) -> ApiResult<bool> {
     let mut nnp = false;
     for opt in host.security_opt.iter().flatten() {
@@ -143,6 +143,7 @@ pub fn apply(
     spec.rlimits = rlimits_of(host);
     spec.no_new_privileges = no_new_privileges(host)?;
     spec.seccomp = crate::seccomp::filter(host, spec.privileged, &spec.cap_add, &spec.cap_drop)?;
+    spec.apparmor_profile = crate::apparmor::for_container(host, spec.privileged)?;
     Ok(())
 }
 

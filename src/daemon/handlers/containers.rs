@@ -749,7 +749,10 @@ pub async fn inspect(svc: &Services, c: Arc<Container>, q: &Query) -> ApiResult<
         platform: Some("linux".to_owned()),
         mount_label: Some(String::new()),
         process_label: Some(String::new()),
-        app_armor_profile: Some(String::new()),
+        app_armor_profile: Some(crate::apparmor::shown(
+            &c.host_config(),
+            c.host_config().privileged.unwrap_or(false),
+        )),
         exec_ids: None,
         host_config: Some(host_config_json(&c)),
         graph_driver: Some(DriverData {
