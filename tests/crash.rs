@@ -280,6 +280,26 @@ fn kill9_of_daemon_and_supervisors_then_start_is_consistent() {
         moved.iter().all(|n| n.starts_with("berth-torn.json-")),
         "{moved:?}"
     );
+    // /info keeps saying so, one line each, until a person removes them.
+    let warned = |r: &RestartedDaemon| -> Vec<String> {
+        let info = r.get("/v1.41/info").json();
+        info["Warnings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|w| w.as_str())
+            .filter(|w| w.contains("quarantined"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let w = warned(&r);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w.iter()
+            .any(|l| l.contains(&q[0].display().to_string()) && l.contains("state.json")),
+        "{w:?}"
+    );
+    assert!(w.iter().any(|l| l.contains("berth-torn.json-")), "{w:?}");
 
     // Formerly running: exited with an exit code; the others unchanged.
     for h in &victims {

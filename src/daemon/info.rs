@@ -318,6 +318,13 @@ pub fn system_info(svc: &Services) -> Value {
         warnings.push("WARNING: bridge-nf-call-ip6tables is disabled".to_owned());
     }
     let data_root = &svc.config.data_root;
+    // Kept for a person to inspect; listed until removed by hand.
+    for (path, reason) in crate::containers::quarantined(data_root) {
+        warnings.push(format!(
+            "WARNING: damaged state quarantined at {} ({reason}); remove it once inspected",
+            path.display()
+        ));
+    }
     let log_plugins: Vec<&str> = crate::containers::logs::DRIVERS
         .iter()
         .copied()

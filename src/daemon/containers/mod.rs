@@ -34,6 +34,7 @@ use berth::runtime::client::{self, Event};
 use berth::runtime::spec::{CgroupSpec, ContainerSpec};
 
 pub use container::{Container, Definition, RunState, STATE_VERSION, Status, Stream};
+pub use reconcile::quarantined;
 pub use resources::HostSupport;
 
 use crate::error::{ApiError, ApiResult};

@@ -594,6 +594,38 @@ fn quarantine_records<T: DeserializeOwned>(data_root: &Path, sub: &str, r: &mut 
     }
 }
 
+/// What lies in `data_root/quarantine` (left there for a person to look at
+/// and remove): each quarantined dir or record with the reason noted when it
+/// was moved, sorted by path.
+pub fn quarantined(data_root: &Path) -> Vec<(PathBuf, String)> {
+    let mut found = Vec::new();
+    let mut dirs = vec![data_root.join("quarantine")];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            let what = if name == REASON_FILE {
+                // A container dir's note: the dir is what was quarantined.
+                dir.clone()
+            } else if let Some(record) = name.strip_suffix(".reason.txt") {
+                dir.join(record)
+            } else {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    dirs.push(path);
+                }
+                continue;
+            };
+            let reason = std::fs::read_to_string(&path).unwrap_or_default();
+            found.push((what, reason.trim().to_owned()));
+        }
+    }
+    found.sort();
+    found
+}
+
 /// What is wrong with a container dir that did not load.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Diagnosis {
