@@ -649,3 +649,117 @@ fn a_restarted_daemon_adopts_remapped_containers() {
     ok(&d, &["rm", "-f", "berthu-kept"]);
     drop(restarted);
 }
+
+/// The owners of a tar's entries, by name without a leading `./` or `/`.
+fn tar_owners(tar: &[u8]) -> std::collections::BTreeMap<String, (u64, u64)> {
+    let mut a = tar::Archive::new(tar);
+    a.entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            let name = name.trim_start_matches("./").trim_start_matches('/');
+            let h = e.header();
+            (
+                name.trim_end_matches('/').to_owned(),
+                (h.uid().unwrap(), h.gid().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// `cp`, `export` and `commit` cross the mapping as with dockerd: what the
+/// container's root owns is 0:0 in every tar and in the committed image,
+/// and a file copied in as 0:0 belongs to the remapped root on the host.
+#[test]
+fn cp_export_and_commit_show_the_containers_own_ids() {
+    let user = SubUser::create();
+    let d = remapped(&user);
+    let start = user.start;
+    let name = "berthu-cp";
+    let id = ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "busybox",
+            "sh",
+            "-c",
+            "echo made > /made && chown 7:8 /made && touch /ready && sleep 1000",
+        ],
+    )
+    .trim()
+    .to_owned();
+    common::poll(
+        "the container to make its files",
+        common::COMMAND_BOUND,
+        || {
+            code(&run(&mut d.berth(&["exec", name, "test", "-e", "/ready"])))
+                .eq(&0)
+                .then_some(())
+        },
+    );
+    let upper = d.data_root().join("containers").join(&id).join("upper");
+    // In, running: owned by the container's root in there, shifted on the host.
+    let local = d.dir().join("berthu-in.txt");
+    fs::write(&local, "in\n").unwrap();
+    ok(
+        &d,
+        &["cp", local.to_str().unwrap(), &format!("{name}:/in.txt")],
+    );
+    assert_eq!(
+        ok(&d, &["exec", name, "sh", "-c", "stat -c %u:%g /in.txt"]).trim(),
+        "0:0"
+    );
+    assert_eq!(owner(&upper.join("in.txt")), (start, start));
+    // Out, running: the container's ids, for its own files and the image's.
+    for (path, want) in [("/made", (7, 8)), ("/bin/busybox", (0, 0))] {
+        let out = run(&mut d.berth(&["cp", &format!("{name}:{path}"), "-"]));
+        assert_eq!(code(&out), 0, "cp {path}: {}", stderr(&out));
+        let owners = tar_owners(&out.stdout);
+        let base = path.rsplit('/').next().unwrap();
+        assert_eq!(owners.get(base), Some(&want), "{path}: {owners:?}");
+    }
+    ok(&d, &["stop", "-t", "0", name]);
+    // In, stopped (the overlay seen from the host): the same shift.
+    ok(
+        &d,
+        &["cp", local.to_str().unwrap(), &format!("{name}:/in2.txt")],
+    );
+    assert_eq!(owner(&upper.join("in2.txt")), (start, start));
+    // export and commit of the stopped container.
+    let out = run(&mut d.berth(&["export", name]));
+    assert_eq!(code(&out), 0, "export: {}", stderr(&out));
+    let owners = tar_owners(&out.stdout);
+    for (file, want) in [
+        ("made", (7, 8)),
+        ("in.txt", (0, 0)),
+        ("in2.txt", (0, 0)),
+        ("bin/busybox", (0, 0)),
+    ] {
+        assert_eq!(owners.get(file), Some(&want), "export {file}");
+    }
+    ok(&d, &["commit", name, "berthu-committed:1"]);
+    // Run without remapping, the image shows what the container saw.
+    let out = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--userns=host",
+            "berthu-committed:1",
+            "sh",
+            "-c",
+            "stat -c %u:%g /made /in.txt /in2.txt",
+        ],
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["7:8", "0:0", "0:0"],
+        "{out}"
+    );
+    ok(&d, &["rm", name]);
+    ok(&d, &["rmi", "berthu-committed:1"]);
+}

@@ -20,6 +20,7 @@ use serde::Serialize;
 use berth::image::apply::{ExtractOptions, extract};
 use berth::image::diff::{TarTree, TreeOptions};
 use berth::runtime::rootaccess::{ContainerRoot, RootAccessError, absolute, components};
+use berth::runtime::userns::IdMapping;
 
 use crate::containers::{Container, Status};
 use crate::error::{ApiError, ApiResult};
@@ -34,6 +35,9 @@ impl From<RootAccessError> for ApiError {
 pub struct Opened {
     /// The root.
     pub root: ContainerRoot,
+    /// The container's user-namespace maps (`--userns-remap`): owners
+    /// cross between its view and the host's through them.
+    pub ids: Option<IdMapping>,
     /// An empty lower layer for a layerless image's overlay.
     _empty: Option<tempfile::TempDir>,
 }
@@ -41,7 +45,12 @@ pub struct Opened {
 /// Opens the root of `c`: the live root of a running container (unless
 /// `snapshot`), else its overlay; `writable` mounts the upper layer read-write (the
 /// caller holds the container's op lock, so it cannot start meanwhile).
-pub fn open_root(c: &Container, writable: bool, snapshot: bool) -> ApiResult<Opened> {
+pub fn open_root(
+    c: &Container,
+    ids: Option<IdMapping>,
+    writable: bool,
+    snapshot: bool,
+) -> ApiResult<Opened> {
     let st = c.state();
     if st.status == Status::Running && !snapshot {
         let info = berth::runtime::state::read_supervisor_info(&c.run_dir);
@@ -50,6 +59,7 @@ pub fn open_root(c: &Container, writable: bool, snapshot: bool) -> ApiResult<Ope
             .ok_or_else(|| crate::containers::not_running(&c.def.id))?;
         return Ok(Opened {
             root: ContainerRoot::of_process(pid, start)?,
+            ids,
             _empty: None,
         });
     }
@@ -68,6 +78,7 @@ pub fn open_root(c: &Container, writable: bool, snapshot: bool) -> ApiResult<Ope
     let root = ContainerRoot::overlay(&layers, &upper, writable.then_some(work.as_path()))?;
     Ok(Opened {
         root,
+        ids,
         _empty: empty,
     })
 }
@@ -267,10 +278,12 @@ pub fn stat_path(root: &ContainerRoot, path: &str, container: &str) -> ApiResult
 }
 
 /// Writes the tree at `found` as a tar into `out` (the `GET` body).
-pub fn write_archive(root: &ContainerRoot, found: &Found, out: impl Write) -> ApiResult<()> {
+pub fn write_archive(opened: &Opened, found: &Found, out: impl Write) -> ApiResult<()> {
+    let root = &opened.root;
     let opts = TreeOptions {
         overlay_whiteouts: false,
         skip_pseudo_fs: true,
+        id_map: opened.ids.clone(),
     };
     let mut tree = TarTree::new(out, opts);
     let parent = found.parent.as_ref().map_or(root.fd(), |p| p.as_fd());
@@ -303,7 +316,8 @@ pub struct PutRequest<'a> {
 }
 
 /// Checks the destination of a `PUT` and extracts `tar` into it.
-pub fn extract_to(root: &ContainerRoot, req: &PutRequest<'_>, tar: impl Read) -> ApiResult<u64> {
+pub fn extract_to(opened: &Opened, req: &PutRequest<'_>, tar: impl Read) -> ApiResult<u64> {
+    let root = &opened.root;
     let nf = || not_found(req.path, req.container);
     let map = |e: std::io::Error| match e.raw_os_error() {
         Some(libc::ENOENT | libc::ELOOP) => nf(),
@@ -348,6 +362,7 @@ pub fn extract_to(root: &ContainerRoot, req: &PutRequest<'_>, tar: impl Read) ->
         no_overwrite_dir_non_dir: req.no_overwrite_dir_non_dir,
         owner: req.owner,
         rebase: None,
+        id_map: opened.ids.clone(),
     };
     Ok(extract(
         tar,
@@ -381,9 +396,13 @@ pub fn container_owner(root: &ContainerRoot, user: &str) -> ApiResult<Option<(u3
 
 /// `export`: the container's whole filesystem (its overlay, without volumes or
 /// kernel filesystems) as a tar into `out`.
-pub fn write_export(root: &ContainerRoot, out: impl Write) -> ApiResult<()> {
-    let mut tree = TarTree::new(out, TreeOptions::default());
-    tree.add_children(root.fd(), b"")?;
+pub fn write_export(opened: &Opened, out: impl Write) -> ApiResult<()> {
+    let opts = TreeOptions {
+        id_map: opened.ids.clone(),
+        ..TreeOptions::default()
+    };
+    let mut tree = TarTree::new(out, opts);
+    tree.add_children(opened.root.fd(), b"")?;
     tree.finish()?;
     Ok(())
 }

@@ -255,12 +255,18 @@ async fn route(svc: &Services, req: Request<Incoming>, path: &str) -> ApiResult<
             match (&method, rest) {
                 (&Method::GET, ["json"]) => containers::inspect(svc, c, &q).await,
                 (&Method::GET, ["top"]) => containers::top(c, &q).await,
-                (&Method::GET, ["archive"]) => archive::get(c, id, &q).await,
+                (&Method::GET, ["archive"]) => {
+                    archive::get(c.clone(), svc.containers.id_mapping(&c), id, &q).await
+                }
                 (&Method::HEAD, ["archive"]) => archive::head(c, id, &q).await,
-                (&Method::PUT, ["archive"]) => archive::put(c, id, &q, req.into_body()).await,
+                (&Method::PUT, ["archive"]) => {
+                    let ids = svc.containers.id_mapping(&c);
+                    archive::put(c, ids, id, &q, req.into_body()).await
+                }
                 (&Method::GET, ["export"]) => {
                     svc.events.container(&c, "export", &[]);
-                    archive::export(c).await
+                    let ids = svc.containers.id_mapping(&c);
+                    archive::export(c, ids).await
                 }
                 (&Method::GET, ["logs"]) => logs::logs(c, &q).await,
                 (&Method::POST, ["start"]) => containers::start(svc, c).await,

@@ -24,6 +24,7 @@ use tar::EntryType;
 use crate::image::ImageError;
 use crate::image::digest::{BUF_SIZE, Compression, HashingReader};
 use crate::image::tarsplit::{Kept, Recorder, RecordingReader, SharedRecorder};
+use crate::runtime::userns::IdMapping;
 
 /// What unpacking a layer produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +108,10 @@ pub struct ExtractOptions {
     /// Entries (and hardlink targets) under the first components are put under the
     /// second instead (the client side of `cp` renaming the copied tree).
     pub rebase: Option<Rebase>,
+    /// Owners are a user-namespaced container's: stored as the host ids
+    /// they map to ([`IdMapping::to_host`]); an id outside the maps fails
+    /// the entry, as dockerd's idtools does.
+    pub id_map: Option<IdMapping>,
 }
 
 /// A path prefix replaced by another, as components: `(old, new)`.
@@ -129,6 +134,7 @@ pub fn extract(
     applier.prefix = dest.to_vec();
     applier.whiteouts = false;
     applier.owner = opts.owner;
+    applier.id_map = opts.id_map.clone();
     applier.no_overwrite_dir_non_dir = opts.no_overwrite_dir_non_dir;
     applier.rebase = opts.rebase.clone();
     let mut archive = tar::Archive::new(stream);
@@ -215,6 +221,8 @@ struct Applier {
     whiteouts: bool,
     /// Owner forced on every node.
     owner: Option<(u32, u32)>,
+    /// Container owners stored as host owners.
+    id_map: Option<IdMapping>,
     no_overwrite_dir_non_dir: bool,
     rebase: Option<Rebase>,
 }
@@ -242,6 +250,7 @@ impl Applier {
             prefix: Vec::new(),
             whiteouts: true,
             owner: None,
+            id_map: None,
             no_overwrite_dir_non_dir: false,
             rebase: None,
         }
@@ -271,6 +280,17 @@ impl Applier {
         if let Some((uid, gid)) = self.owner {
             meta.uid = uid;
             meta.gid = gid;
+        }
+        if let Some(m) = &self.id_map {
+            (meta.uid, meta.gid) = m.to_host(meta.uid, meta.gid).ok_or_else(|| {
+                entry_err(
+                    &raw_name,
+                    format!(
+                        "container ids {}:{} cannot be mapped to host ids",
+                        meta.uid, meta.gid
+                    ),
+                )
+            })?;
         }
         let io_err = |e: io::Error| ImageError::Apply {
             entry: String::from_utf8_lossy(&raw_name).into_owned(),

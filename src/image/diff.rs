@@ -20,9 +20,10 @@ use tar::{EntryType, Header};
 
 use crate::image::ImageError;
 use crate::image::digest::BUF_SIZE;
+use crate::runtime::userns::IdMapping;
 
 /// How a tree is archived.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct TreeOptions {
     /// The tree is an overlay upper directory: 0/0 character devices become
     /// `.wh.<name>` and `trusted.overlay.opaque=y` directories get `.wh..wh..opq`.
@@ -30,6 +31,9 @@ pub struct TreeOptions {
     /// Do not descend into kernel pseudo filesystems (`/proc`, `/sys`, devpts,
     /// mqueue, cgroup) met on the way (a running container's root).
     pub skip_pseudo_fs: bool,
+    /// Owners are written as a user-namespaced container sees them
+    /// ([`IdMapping::to_container`]).
+    pub id_map: Option<IdMapping>,
 }
 
 /// Filesystems whose content is the kernel's, not the container's.
@@ -334,6 +338,10 @@ impl<W: Write> TarTree<W> {
         link: Option<&[u8]>,
         extra: &[(&str, Vec<u8>)],
     ) -> io::Result<()> {
+        let (uid, gid) = match &self.opts.id_map {
+            Some(m) => m.to_container(st.st_uid, st.st_gid),
+            None => (st.st_uid, st.st_gid),
+        };
         let mut pax: Vec<u8> = Vec::new();
         let mut record = |k: &str, v: &[u8]| {
             // "<len> <key>=<value>\n", where <len> counts itself.
@@ -354,11 +362,11 @@ impl<W: Write> TarTree<W> {
         {
             record("linkpath", l);
         }
-        if u64::from(st.st_uid) > USTAR_MAX_ID {
-            record("uid", st.st_uid.to_string().as_bytes());
+        if u64::from(uid) > USTAR_MAX_ID {
+            record("uid", uid.to_string().as_bytes());
         }
-        if u64::from(st.st_gid) > USTAR_MAX_ID {
-            record("gid", st.st_gid.to_string().as_bytes());
+        if u64::from(gid) > USTAR_MAX_ID {
+            record("gid", gid.to_string().as_bytes());
         }
         if size > USTAR_MAX_SIZE {
             record("size", size.to_string().as_bytes());
@@ -382,8 +390,8 @@ impl<W: Write> TarTree<W> {
         set_name(&mut h, name);
         h.set_entry_type(kind);
         h.set_mode(st.st_mode & 0o7777);
-        h.set_uid(u64::from(st.st_uid).min(USTAR_MAX_ID));
-        h.set_gid(u64::from(st.st_gid).min(USTAR_MAX_ID));
+        h.set_uid(u64::from(uid).min(USTAR_MAX_ID));
+        h.set_gid(u64::from(gid).min(USTAR_MAX_ID));
         h.set_size(size.min(USTAR_MAX_SIZE));
         h.set_mtime(st.st_mtime.max(0) as u64);
         if let Some(l) = link {
@@ -423,8 +431,14 @@ fn is_opaque(dir: BorrowedFd<'_>) -> bool {
     )
 }
 
-/// Writes the overlay upper directory `upper` as a layer tar into `out`.
-pub fn write_layer<W: Write>(upper: &std::path::Path, out: W) -> Result<W, ImageError> {
+/// Writes the overlay upper directory `upper` as a layer tar into `out`;
+/// with `id_map`, the owners of a user-namespaced container's files as it
+/// sees them.
+pub fn write_layer<W: Write>(
+    upper: &std::path::Path,
+    id_map: Option<IdMapping>,
+    out: W,
+) -> Result<W, ImageError> {
     let dir = rustix::fs::open(
         upper,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
@@ -436,6 +450,7 @@ pub fn write_layer<W: Write>(upper: &std::path::Path, out: W) -> Result<W, Image
         TreeOptions {
             overlay_whiteouts: true,
             skip_pseudo_fs: false,
+            id_map,
         },
     );
     tree.add_children(dir.as_fd(), b"")?;
@@ -516,6 +531,7 @@ mod tests {
             no_overwrite_dir_non_dir: true,
             owner: Some((0, 0)),
             rebase: Some((vec![b"src".to_vec()], vec![b"renamed".to_vec()])),
+            id_map: None,
         };
         extract(&tar[..], open(), &dest, &[], &opts).unwrap();
         assert_eq!(std::fs::read(dest.join("renamed/sub/f")).unwrap(), b"data");
@@ -554,7 +570,7 @@ mod tests {
             rustix::fs::XattrFlags::empty(),
         )
         .unwrap();
-        let tar = write_layer(&upper, Vec::new()).unwrap();
+        let tar = write_layer(&upper, None, Vec::new()).unwrap();
         let names: Vec<String> = entries(&tar).into_iter().map(|e| e.0).collect();
         assert_eq!(
             names,

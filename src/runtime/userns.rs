@@ -197,6 +197,13 @@ fn map_id(maps: &[IdMap], id: u32) -> Option<u32> {
     })
 }
 
+fn unmap_id(maps: &[IdMap], id: u32) -> Option<u32> {
+    maps.iter().find_map(|m| {
+        let offset = id.checked_sub(m.host_id)?;
+        (offset < m.size).then(|| m.container_id + offset)
+    })
+}
+
 fn map_text(maps: &[IdMap]) -> String {
     maps.iter()
         .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
@@ -223,6 +230,23 @@ impl IdMapping {
     /// The host gid container gid `gid` maps to.
     pub fn host_gid(&self, gid: u32) -> Option<u32> {
         map_id(&self.gids, gid)
+    }
+
+    /// A container's owner as the host stores it (`cp` into the
+    /// container); `None` when either id is outside the maps.
+    pub fn to_host(&self, uid: u32, gid: u32) -> Option<(u32, u32)> {
+        Some((self.host_uid(uid)?, self.host_gid(gid)?))
+    }
+
+    /// A host owner as the container sees it (`cp` out, `export`,
+    /// `commit`). An id outside the maps is kept: in a stopped container's
+    /// overlay seen from the host only the upper layer holds shifted ids,
+    /// while image layers keep the ids of the image.
+    pub fn to_container(&self, uid: u32, gid: u32) -> (u32, u32) {
+        (
+            unmap_id(&self.uids, uid).unwrap_or(uid),
+            unmap_id(&self.gids, gid).unwrap_or(gid),
+        )
     }
 
     /// The text written to `/proc/<pid>/uid_map`.
@@ -517,6 +541,23 @@ mod tests {
             host_id,
             size,
         }
+    }
+
+    #[test]
+    fn owners_cross_the_maps_both_ways() {
+        // Two ranges laid end to end from container id 0, as remap builds them.
+        let ids = IdMapping {
+            uids: vec![m(0, 100_000, 10), m(10, 300_000, 5)],
+            gids: vec![m(0, 200_000, 15)],
+        };
+        assert_eq!(ids.to_host(0, 0), Some((100_000, 200_000)));
+        assert_eq!(ids.to_host(12, 12), Some((300_002, 200_012)));
+        assert_eq!(ids.to_host(15, 0), None, "uid past the maps");
+        assert_eq!(ids.to_host(0, 15), None, "gid past the maps");
+        assert_eq!(ids.to_container(300_002, 200_012), (12, 12));
+        // Unmapped host ids (an image layer seen from the host) stay.
+        assert_eq!(ids.to_container(0, 5), (0, 5));
+        assert_eq!(ids.to_container(100_010, 1), (100_010, 1));
     }
 
     #[test]

@@ -382,6 +382,7 @@ async fn copy_from(
                 rustix::process::getegid().as_raw(),
             )),
             rebase: (old != new).then_some((old, new)),
+            id_map: None,
         };
         extract(bridge, fd, &dir, &[], &opts).map_err(CliError::from)?;
         Ok(())

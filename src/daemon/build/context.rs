@@ -453,6 +453,7 @@ fn unpack(
                         no_overwrite_dir_non_dir: false,
                         owner: None,
                         rebase: None,
+                        id_map: None,
                     },
                 );
                 // `extract` dropped the tee: the hasher sees the end of the stream.

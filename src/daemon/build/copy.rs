@@ -1144,6 +1144,7 @@ impl CopyPlan {
             no_overwrite_dir_non_dir: false,
             owner: Some(owner),
             rebase: None,
+            id_map: None,
         };
         std::thread::scope(|s| {
             let producer = s.spawn(|| self.write_tar(src, &batch, writer));

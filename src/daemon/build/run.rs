@@ -105,7 +105,7 @@ fn commit_change(
     }
     let id = images.build_layer_step(
         parent.as_deref(),
-        |w| write_layer(&upper, w).map(drop),
+        |w| write_layer(&upper, None, w).map(drop),
         step,
     )?;
     drop(scratch);
@@ -490,7 +490,7 @@ pub(super) async fn run(
     let committed = tokio::task::spawn_blocking(move || {
         images.build_layer_step(
             parent.as_deref(),
-            |w| write_layer(&upper, w).map(drop),
+            |w| write_layer(&upper, None, w).map(drop),
             &build_step,
         )
     })

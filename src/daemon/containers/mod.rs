@@ -183,6 +183,13 @@ impl ContainerService {
         self
     }
 
+    /// The user-namespace maps `c` runs with (the daemon's `--userns-remap`
+    /// unless it asked for `--userns=host`): what `cp`, `export` and
+    /// `commit` translate owners through.
+    pub fn id_mapping(&self, c: &Container) -> Option<berth::runtime::userns::IdMapping> {
+        crate::userns::for_container(self.userns.as_ref(), &c.host_config())
+    }
+
     fn load_one(&self, dir: &Path) -> std::io::Result<Container> {
         let read = |name: &str| std::fs::read(dir.join(name));
         let def: Definition = serde_json::from_slice(&read("config.json")?)?;

@@ -9,6 +9,7 @@ use hyper::{Response, StatusCode, header};
 use berth::api::models::ContainerConfig;
 use berth::image::commit::CommitOptions;
 use berth::image::diff::write_layer;
+use berth::runtime::userns::IdMapping;
 
 use crate::archive::{self, PutRequest};
 use crate::containers::{Container, Status};
@@ -30,7 +31,7 @@ pub async fn head(c: Arc<Container>, id: &str, q: &Query) -> ApiResult<Response<
     let path = path_param(q)?;
     let id = id.to_owned();
     let stat = tokio::task::spawn_blocking(move || {
-        let opened = archive::open_root(&c, false, false)?;
+        let opened = archive::open_root(&c, None, false, false)?;
         archive::stat_path(&opened.root, &path, &id).map(|f| f.stat)
     })
     .await??;
@@ -42,11 +43,16 @@ pub async fn head(c: Arc<Container>, id: &str, q: &Query) -> ApiResult<Response<
 }
 
 /// `GET /containers/{id}/archive?path=`: the path as a tar, named by its base name.
-pub async fn get(c: Arc<Container>, id: &str, q: &Query) -> ApiResult<Response<Body>> {
+pub async fn get(
+    c: Arc<Container>,
+    ids: Option<IdMapping>,
+    id: &str,
+    q: &Query,
+) -> ApiResult<Response<Body>> {
     let path = path_param(q)?;
     let id = id.to_owned();
     let (opened, found) = tokio::task::spawn_blocking(move || {
-        let opened = archive::open_root(&c, false, false)?;
+        let opened = archive::open_root(&c, ids, false, false)?;
         let found = archive::stat_path(&opened.root, &path, &id)?;
         Ok::<_, ApiError>((opened, found))
     })
@@ -54,7 +60,7 @@ pub async fn get(c: Arc<Container>, id: &str, q: &Query) -> ApiResult<Response<B
     let stat = found.stat.header();
     let (mut writer, body) = blocking_stream();
     tokio::task::spawn_blocking(move || {
-        let result = archive::write_archive(&opened.root, &found, &mut writer);
+        let result = archive::write_archive(&opened, &found, &mut writer);
         match result.and_then(|()| {
             std::io::Write::flush(&mut writer).map_err(|e| ApiError::internal(e.to_string()))
         }) {
@@ -76,14 +82,18 @@ pub async fn get(c: Arc<Container>, id: &str, q: &Query) -> ApiResult<Response<B
 /// `PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID=`.
 pub async fn put(
     c: Arc<Container>,
+    ids: Option<IdMapping>,
     id: &str,
     q: &Query,
     req_body: Incoming,
 ) -> ApiResult<Response<Body>> {
-    let path = path_param(q)?;
-    let id = id.to_owned();
-    let no_overwrite = q.flag("noOverwriteDirNonDir");
-    let copy_owner = q.flag("copyUIDGID");
+    let args = PutArgs {
+        id: id.to_owned(),
+        path: path_param(q)?,
+        no_overwrite: q.flag("noOverwriteDirNonDir"),
+        copy_owner: q.flag("copyUIDGID"),
+        ids,
+    };
     // A stopped container's upper layer is mounted read-write here: hold its op
     // lock so that it cannot start on the same upper meanwhile.
     let op = c.op.lock().await;
@@ -91,23 +101,31 @@ pub async fn put(
     if live {
         drop(op);
         let reader = buffered(req_body);
-        tokio::task::spawn_blocking(move || {
-            put_blocking(&c, &id, &path, no_overwrite, copy_owner, reader, true)
-        })
-        .await??;
+        tokio::task::spawn_blocking(move || put_blocking(&c, &args, reader, true)).await??;
     } else {
         let reader = buffered(req_body);
         let c2 = c.clone();
-        tokio::task::spawn_blocking(move || {
-            put_blocking(&c2, &id, &path, no_overwrite, copy_owner, reader, false)
-        })
-        .await??;
+        tokio::task::spawn_blocking(move || put_blocking(&c2, &args, reader, false)).await??;
         drop(op);
     }
     Ok(Response::builder()
         .status(StatusCode::OK)
         .body(empty())
         .expect("valid headers"))
+}
+
+/// What a `PUT .../archive` asks for.
+struct PutArgs {
+    /// The container as the client named it.
+    id: String,
+    /// `?path=`.
+    path: String,
+    /// `?noOverwriteDirNonDir=`.
+    no_overwrite: bool,
+    /// `?copyUIDGID=`.
+    copy_owner: bool,
+    /// The container's user-namespace maps.
+    ids: Option<IdMapping>,
 }
 
 /// Bytes handed to the blocking extraction at a time.
@@ -172,35 +190,33 @@ impl std::io::Read for ChunkReader {
 
 fn put_blocking(
     c: &Container,
-    id: &str,
-    path: &str,
-    no_overwrite: bool,
-    copy_owner: bool,
+    args: &PutArgs,
     reader: impl std::io::Read,
     live: bool,
 ) -> ApiResult<()> {
-    let opened = archive::open_root(c, !live, false)?;
-    let owner = if copy_owner {
+    let opened = archive::open_root(c, args.ids.clone(), !live, false)?;
+    let owner = if args.copy_owner {
         archive::container_owner(&opened.root, c.def.config.user.as_deref().unwrap_or(""))?
     } else {
         None
     };
     let req = PutRequest {
-        path,
-        container: id,
-        no_overwrite_dir_non_dir: no_overwrite,
+        path: &args.path,
+        container: &args.id,
+        no_overwrite_dir_non_dir: args.no_overwrite,
         owner,
         readonly_rootfs: c.host_config().readonly_rootfs.unwrap_or(false),
     };
-    archive::extract_to(&opened.root, &req, reader).map(drop)
+    archive::extract_to(&opened, &req, reader).map(drop)
 }
 
 /// `GET /containers/{id}/export`: the container's filesystem as a tar.
-pub async fn export(c: Arc<Container>) -> ApiResult<Response<Body>> {
-    let opened = tokio::task::spawn_blocking(move || archive::open_root(&c, false, true)).await??;
+pub async fn export(c: Arc<Container>, ids: Option<IdMapping>) -> ApiResult<Response<Body>> {
+    let opened =
+        tokio::task::spawn_blocking(move || archive::open_root(&c, ids, false, true)).await??;
     let (mut writer, body) = blocking_stream();
     tokio::task::spawn_blocking(move || {
-        let result = archive::write_export(&opened.root, &mut writer).and_then(|()| {
+        let result = archive::write_export(&opened, &mut writer).and_then(|()| {
             std::io::Write::flush(&mut writer).map_err(|e| ApiError::internal(e.to_string()))
         });
         if let Err(e) = result {
@@ -268,6 +284,7 @@ pub async fn commit(svc: &Services, q: &Query, body: Incoming) -> ApiResult<Resp
     let tagged = opts.reference.as_deref().map(crate::events::with_tag);
     let images = svc.images.clone();
     let upper = c.state_dir.join("upper");
+    let ids = svc.containers.id_mapping(&c);
     let base = c.def.image_id.clone();
     let id = tokio::task::spawn_blocking(move || {
         if let Some(g) = &freeze
@@ -277,7 +294,7 @@ pub async fn commit(svc: &Services, q: &Query, body: Incoming) -> ApiResult<Resp
         }
         let result = images.commit(
             &base,
-            |w| write_layer(&upper, w).map(drop),
+            |w| write_layer(&upper, ids, w).map(drop),
             &opts,
         );
         if let Some(g) = &freeze
