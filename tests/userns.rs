@@ -763,3 +763,53 @@ fn cp_export_and_commit_show_the_containers_own_ids() {
     ok(&d, &["rm", name]);
     ok(&d, &["rmi", "berthu-committed:1"]);
 }
+
+/// A build's RUN steps run remapped, and their layers carry the ids the
+/// step saw.
+#[test]
+fn build_run_layers_carry_container_ids() {
+    let user = SubUser::create();
+    let d = remapped(&user);
+    let ctx = d.dir().join("berth-ctx");
+    fs::create_dir(&ctx).unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo made > /berth-made && chown 7:8 /berth-made && mkdir /berth-dir \
+         && cat /proc/self/uid_map > /berth-map\n",
+    )
+    .unwrap();
+    ok(
+        &d,
+        &["build", "-q", "-t", "berthu-built:1", ctx.to_str().unwrap()],
+    );
+    let out = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--userns=host",
+            "berthu-built:1",
+            "sh",
+            "-c",
+            "stat -c %u:%g /berth-made /berth-dir",
+        ],
+    );
+    assert_eq!(out, "7:8\n0:0\n");
+    // The RUN step did run remapped: its layer's ids were mapped back.
+    let out = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--userns=host",
+            "berthu-built:1",
+            "cat",
+            "/berth-map",
+        ],
+    );
+    assert_eq!(
+        map_lines(&out),
+        vec![vec![0, u64::from(user.start), 65536]],
+        "{out}"
+    );
+}

@@ -487,10 +487,13 @@ pub(super) async fn run(
     let images = r.shared.svc.images.clone();
     let parent = st.image_id.clone();
     let upper = c.state_dir.join("upper");
+    // A RUN step's container runs remapped like any other: its layer carries
+    // the ids it saw.
+    let ids = r.shared.svc.containers.id_mapping(&c);
     let committed = tokio::task::spawn_blocking(move || {
         images.build_layer_step(
             parent.as_deref(),
-            |w| write_layer(&upper, None, w).map(drop),
+            |w| write_layer(&upper, ids, w).map(drop),
             &build_step,
         )
     })
