@@ -1331,14 +1331,23 @@ impl ContainerService {
         // Before the state dir goes: it holds the mount records.
         failures.extend(self.release_mounts(c, volumes));
         // Renamed first: a crash mid-deletion leaves no half-deleted container.
-        let doomed = reconcile::detach_for_removal(&c.state_dir);
-        for dir in [&c.run_dir, &doomed] {
-            match std::fs::remove_dir_all(dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => failures.push(format!("{}: {e}", dir.display())),
-            }
-        }
+        // Off the async workers: unlinks wait on the filesystem, and a prune
+        // removes several containers at once.
+        let (state_dir, run_dir) = (c.state_dir.clone(), c.run_dir.clone());
+        failures.extend(
+            tokio::task::spawn_blocking(move || {
+                let doomed = reconcile::detach_for_removal(&state_dir);
+                [run_dir, doomed]
+                    .into_iter()
+                    .filter_map(|dir| match std::fs::remove_dir_all(&dir) {
+                        Ok(()) => None,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                        Err(e) => Some(format!("{}: {e}", dir.display())),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await?,
+        );
         self.table.write().expect("table lock").remove(&c.def.id);
         self.events.container(c, "destroy", &[]);
         let code = c.state().exit_code;
