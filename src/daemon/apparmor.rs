@@ -3,12 +3,12 @@
 //!
 //! Only where the kernel enforces AppArmor ([`apparmor::is_enabled`]): a
 //! container gets its `--security-opt apparmor=NAME` profile, else
-//! `unconfined` when `--privileged`, else `berth-default`, which is
+//! `unconfined` when `--privileged` (even if it names one), else
+//! `berth-default`, which is
 //! generated and loaded with `apparmor_parser` the first time a container
 //! needs it and whenever it went missing (dockerd's
 //! `ensureDefaultAppArmorProfile`). Elsewhere the option is accepted and
-//! has no effect, as with dockerd; inspect shows the requested name either
-//! way, as dockerd's does.
+//! has no effect and inspect shows no profile, as with dockerd.
 
 use std::io::Write;
 use std::path::Path;
@@ -30,16 +30,13 @@ pub fn requested(host: &HostConfig) -> Option<String> {
     })
 }
 
-/// dockerd's choice: the requested profile, else unconfined for a
-/// privileged container, else the default.
+/// dockerd's choice (`saveAppArmorConfig`): unconfined for a privileged
+/// container whatever it asks, else the requested profile, else the default.
 fn choose(host: &HostConfig, privileged: bool) -> String {
-    requested(host).unwrap_or_else(|| {
-        if privileged {
-            "unconfined".to_owned()
-        } else {
-            DEFAULT_PROFILE.to_owned()
-        }
-    })
+    if privileged {
+        return "unconfined".to_owned();
+    }
+    requested(host).unwrap_or_else(|| DEFAULT_PROFILE.to_owned())
 }
 
 /// The profile the runtime switches the container's processes to, or
@@ -57,12 +54,12 @@ pub fn for_container(host: &HostConfig, privileged: bool) -> ApiResult<Option<St
 }
 
 /// What inspect's `AppArmorProfile` shows: the profile in force where the
-/// kernel has AppArmor, else the requested one (or nothing), as dockerd.
+/// kernel has AppArmor, else nothing (dockerd clears it there).
 pub fn shown(host: &HostConfig, privileged: bool) -> String {
     if apparmor::is_enabled() {
         choose(host, privileged)
     } else {
-        requested(host).unwrap_or_default()
+        String::new()
     }
 }
 
@@ -186,10 +183,11 @@ mod tests {
     fn the_profile_is_chosen_as_dockerd_chooses_it() {
         assert_eq!(choose(&host(&[], false), false), DEFAULT_PROFILE);
         assert_eq!(choose(&host(&[], true), true), "unconfined");
+        assert_eq!(choose(&host(&["apparmor=custom"], false), false), "custom");
         assert_eq!(
             choose(&host(&["apparmor=custom"], true), true),
-            "custom",
-            "a named profile wins over --privileged"
+            "unconfined",
+            "--privileged wins over a named profile, as in dockerd"
         );
         assert_eq!(
             choose(
